@@ -1,0 +1,9 @@
+"""The batch driver: pandas over a finite pile.
+
+Every function here has a twin of the same name and signature in
+:mod:`streamlab.stream`, so a lesson can run one computation both ways.
+"""
+
+from streamlab.batch.summary import summarize
+
+__all__ = ["summarize"]

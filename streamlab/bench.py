@@ -1,0 +1,154 @@
+"""Benchmark the first computation: stream versus a plain Python loop versus pandas.
+
+Run ``python -m streamlab.bench`` (``--help`` for options). In one run it measures
+
+* throughput over the same prebuilt events: the bytewax stream summary, a plain
+  loop doing the same per-event work (a dict of accumulators), and pandas on a
+  prebuilt frame (building that frame is timed on its own line);
+* peak memory (resident set size) of the stream and of the batch summary over
+  1 M and 10 M events from the pipe, each in a fresh process;
+
+and prints the ratios as a Markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from math import isfinite
+
+from tqdm import tqdm
+
+from streamlab import batch, pipe, stream, take, to_frame
+from streamlab.events import Event
+from streamlab.summary import Stats, reject_reason
+
+SEED = 2026
+
+
+def plain_loop(events: list[Event]) -> dict[str, Stats]:
+    """The same per-event work as the stream, in an idiomatic loop: a dict of accumulators."""
+    per_key: dict[str, Stats] = {}
+    rejected = []
+    for e in events:
+        value = e.value
+        if value is not None and isfinite(value):
+            stats = per_key.get(e.key)
+            if stats is None:
+                stats = per_key[e.key] = Stats()
+            stats.add(value)
+        else:
+            rejected.append((e, reject_reason(value)))
+    return per_key
+
+
+def best_seconds(fn: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def peak_rss_mib(driver: str, events: int) -> float:
+    """Peak resident memory of a fresh process that summarizes ``events`` events with ``driver``."""
+    out = subprocess.run(
+        [sys.executable, "-m", "streamlab.bench", "--child", driver, str(events)],
+        check=True, capture_output=True, text=True,
+    )
+    return float(out.stdout.strip())
+
+
+def _child(driver: str, events: int) -> None:
+    p = pipe(seed=SEED)
+    if driver == "stream":
+        stream.summarize(p, limit=events, keep_updates=False)
+    elif driver == "batch":
+        batch.summarize(p, limit=events)
+    elif driver != "none":
+        raise SystemExit(f"unknown driver {driver!r}")
+    # ru_maxrss is in KiB on Linux.
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m streamlab.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events for the throughput runs")
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs per timing")
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1_000_000, 10_000_000],
+                        help="event counts for the memory runs (none to skip)")
+    parser.add_argument("--child", nargs=2, metavar=("DRIVER", "EVENTS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child[0], int(args.child[1]))
+        return
+
+    n = args.events
+    steps = 5 + 1 + 2 * len(args.memory_sizes)
+    with tqdm(total=steps, desc="benchmark", unit="step", file=sys.stderr) as bar:
+        bar.set_postfix_str("generating events")
+        start = time.perf_counter()
+        events = take(pipe(seed=SEED), n)
+        generate = time.perf_counter() - start
+        bar.update()
+
+        bar.set_postfix_str("plain loop")
+        loop = best_seconds(lambda: plain_loop(events), args.repeat)
+        bar.update()
+        bar.set_postfix_str("stream, batch_size=1000")
+        streamed = best_seconds(lambda: stream.summarize(events, keep_updates=False), args.repeat)
+        bar.update()
+        bar.set_postfix_str("stream, batch_size=1")
+        # One event at a time is slow; a tenth of the events is enough to show it.
+        tenth = events[: max(n // 10, 1)]
+        one_by_one = best_seconds(
+            lambda: stream.summarize(tenth, keep_updates=False, batch_size=1), 1
+        ) * (len(events) / len(tenth))
+        bar.update()
+        bar.set_postfix_str("pandas")
+        start = time.perf_counter()
+        frame = to_frame(events)
+        build_frame = time.perf_counter() - start
+        bar.update()
+        pandas = best_seconds(lambda: batch.summarize(frame), args.repeat)
+        bar.update()
+
+        memory: dict[tuple[str, int], float] = {}
+        for size in args.memory_sizes:
+            for driver in ("stream", "batch"):
+                bar.set_postfix_str(f"memory, {driver}, {size:,} events")
+                memory[driver, size] = peak_rss_mib(driver, size)
+                bar.update()
+    baseline = peak_rss_mib("none", 0)
+
+    rate = lambda seconds: f"{n / seconds / 1e6:.2f} M/s"  # noqa: E731
+    print(f"\nstreamlab {version('streamlab')}, bytewax {version('bytewax')}, pandas {version('pandas')}, "
+          f"Python {platform.python_version()}, {n:,} events, best of {args.repeat}\n")
+    print("| what | events/s | per-event cost vs the plain loop |")
+    print("|---|---|---|")
+    print(f"| plain Python loop (dict of accumulators) | {rate(loop)} | 1.00× |")
+    print(f"| **stream** (bytewax, batch_size=1000) | {rate(streamed)} | **{streamed / loop:.2f}×** |")
+    print(f"| stream, batch_size=1 (events one at a time) | {rate(one_by_one)} | {one_by_one / loop:.2f}× |")
+    print(f"| pandas on a prebuilt frame | {rate(pandas)} | {pandas / loop:.2f}× |")
+    print(f"| building that frame from the events | {rate(build_frame)} | {build_frame / loop:.2f}× |")
+    print(f"| generating the events (the pipe itself) | {rate(generate)} | {generate / loop:.2f}× |")
+    if args.memory_sizes:
+        print(f"\nPeak resident memory of a fresh process (MiB; {baseline:.0f} MiB after imports alone):\n")
+        sizes = args.memory_sizes
+        print("| driver | " + " | ".join(f"{s:,} events" for s in sizes) + " | growth |")
+        print("|---|" + "---|" * (len(sizes) + 1))
+        for driver in ("stream", "batch"):
+            cells = " | ".join(f"{memory[driver, s]:,.0f}" for s in sizes)
+            growth = memory[driver, sizes[-1]] / memory[driver, sizes[0]]
+            print(f"| {driver} | {cells} | {growth:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""What both drivers of the first computation share: the statistics, the rule for bad values, the result.
+
+The computation is "per key and over all keys: count, sum, mean, min, max".
+:mod:`streamlab.batch` computes it with pandas over a pile,
+:mod:`streamlab.stream` with bytewax over a pipe; both return a :class:`Summary`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+__all__ = ["INFINITE", "MISSING", "OVERALL", "STATISTICS", "Stats", "Summary", "merge", "reject_reason"]
+
+#: The row label of the answer over all keys.
+OVERALL = "all keys"
+#: The statistics, in the order the tables show them.
+STATISTICS = ("count", "sum", "mean", "min", "max")
+#: Why an event's value cannot be counted. Both drivers use these exact words.
+MISSING = "missing value (None or NaN)"
+INFINITE = "infinite value"
+
+UPDATE_COLUMNS = ["known_at", "key", *STATISTICS]
+REJECTED_COLUMNS = ["key", "value", "event_time", "arrival_time", "reason"]
+
+
+def reject_reason(value: float | None) -> str | None:
+    """Say why ``value`` cannot be aggregated, or ``None`` if it can.
+
+    >>> reject_reason(2.5) is None
+    True
+    >>> reject_reason(float("nan"))
+    'missing value (None or NaN)'
+    >>> reject_reason(float("-inf"))
+    'infinite value'
+    """
+    if value is None or value != value:  # NaN is the one value not equal to itself
+        return MISSING
+    if math.isinf(value):
+        return INFINITE
+    return None
+
+
+StatsTuple = tuple[int, float, float, float]
+
+
+class Stats:
+    """A running count, sum, min and max: the whole state the stream keeps per key.
+
+    >>> s = Stats()
+    >>> for v in (3.0, -1.0, 4.0):
+    ...     s.add(v)
+    >>> s.count, s.sum, s.mean, s.min, s.max
+    (3, 6.0, 2.0, -1.0, 4.0)
+    """
+
+    __slots__ = ("count", "max", "min", "sum")
+
+    def __init__(self, count: int = 0, sum: float = 0.0, min: float = math.inf, max: float = -math.inf) -> None:
+        self.count = count
+        self.sum = sum
+        self.min = min
+        self.max = max
+
+    def add(self, value: float) -> None:
+        """Fold one good value in (bad values are routed aside before this)."""
+        self.count += 1
+        self.sum += value
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.count if self.count else math.nan
+
+    def as_tuple(self) -> StatsTuple:
+        """The state as an immutable tuple, for snapshots and outputs."""
+        return (self.count, self.sum, self.min, self.max)
+
+    def __repr__(self) -> str:
+        return f"Stats(count={self.count}, sum={self.sum:g}, min={self.min:g}, max={self.max:g})"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The answer of one driver, and when it became known.
+
+    ``table``: one row per key, then the :data:`OVERALL` row; columns
+    :data:`STATISTICS`. ``updates``: every answer the driver gave, stamped
+    ``known_at`` (the arrival time when it became known); the batch driver gives
+    one per row, when the pile is complete, the stream one per key each time new
+    events arrive. ``rejected``: the events routed aside, with a reason.
+    ``events_read``: how many events the driver read; it always equals the
+    overall count plus the rejected events.
+    """
+
+    table: pd.DataFrame
+    updates: pd.DataFrame
+    rejected: pd.DataFrame
+    events_read: int
+
+    def __post_init__(self) -> None:
+        counted = int(self.table.loc[OVERALL, "count"]) if OVERALL in self.table.index else 0
+        if counted + len(self.rejected) != self.events_read:
+            raise AssertionError(
+                f"counts do not reconcile: read {self.events_read} events, counted {counted}, "
+                f"rejected {len(self.rejected)}"
+            )
+
+    @property
+    def known_at(self) -> datetime | None:
+        """The arrival time at which the final answer was known."""
+        return None if self.updates.empty else self.updates["known_at"].max().to_pydatetime()
+
+
+def check_keys(keys) -> None:
+    """Refuse a key that would collide with the overall row's label."""
+    if OVERALL in set(keys):
+        raise ValueError(f"key must not be {OVERALL!r}: that label names the answer over all keys")
+
+
+def merge(parts: Iterable[StatsTuple]) -> StatsTuple:
+    """Combine ``(count, sum, min, max)`` of disjoint groups into those of their union.
+
+    >>> merge([(2, 3.0, 1.0, 2.0), (1, -4.0, -4.0, -4.0)])
+    (3, -1.0, -4.0, 2.0)
+    """
+    parts = list(parts)
+    return (
+        sum(p[0] for p in parts),
+        math.fsum(p[1] for p in parts),
+        min((p[2] for p in parts), default=math.inf),
+        max((p[3] for p in parts), default=-math.inf),
+    )
+
+
+def table_from_stats(per_key: dict[str, StatsTuple]) -> pd.DataFrame:
+    """Build the answer table from final ``(count, sum, min, max)`` per key, adding the overall row."""
+    check_keys(per_key)
+    rows = dict(sorted(per_key.items()))
+    if rows:
+        rows[OVERALL] = merge(rows.values())
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["count", "sum", "min", "max"])
+    return finish_table(frame)
+
+
+def finish_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give an answer table its mean, column order, dtypes and index name."""
+    frame = frame.astype({"count": "int64", "sum": "float64", "min": "float64", "max": "float64"})
+    frame["mean"] = frame["sum"] / frame["count"]
+    frame = frame[list(STATISTICS)]
+    frame.index.name = "key"
+    return frame
+
+
+def empty_rejected() -> pd.DataFrame:
+    return pd.DataFrame(columns=REJECTED_COLUMNS)
