@@ -334,7 +334,7 @@ FRAME_COLUMNS = ("key", "value", "event_time", "arrival_time")
 def to_frame(pile: Iterable[Event]) -> pd.DataFrame:
     """Turn a pile of events into a DataFrame, one row per event, in pile order.
 
-    Missing values become NaN; times are ``datetime64[ns, UTC]``.
+    Missing values become NaN; keys are categorical; times are ``datetime64[ns, UTC]``.
 
     >>> to_frame(take(pipe(), 2)).columns.tolist()
     ['key', 'value', 'event_time', 'arrival_time']
@@ -349,7 +349,8 @@ def to_frame(pile: Iterable[Event]) -> pd.DataFrame:
         arrived.append(e.arrival_time)
     return pd.DataFrame(
         {
-            "key": pd.Series(keys, dtype="str"),
+            # Few distinct keys, many rows: a categorical is how pandas wants them.
+            "key": pd.Series(pd.Categorical(keys)),
             "value": pd.Series(values, dtype="float64"),
             "event_time": pd.Series(pd.DatetimeIndex(happened, tz="UTC"), dtype="datetime64[ns, UTC]"),
             "arrival_time": pd.Series(pd.DatetimeIndex(arrived, tz="UTC"), dtype="datetime64[ns, UTC]"),

@@ -8,13 +8,16 @@ The computation is "per key and over all keys: count, sum, mean, min, max".
 from __future__ import annotations
 
 import math
+from math import isfinite
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
 
-__all__ = ["INFINITE", "MISSING", "OVERALL", "STATISTICS", "Stats", "Summary", "merge", "reject_reason"]
+from streamlab.events import Event
+
+__all__ = ["INFINITE", "MISSING", "OVERALL", "STATISTICS", "Stats", "StatsTuple", "Summary", "fold", "merge", "reject_reason"]
 
 #: The row label of the answer over all keys.
 OVERALL = "all keys"
@@ -123,6 +126,32 @@ def check_keys(keys) -> None:
     """Refuse a key that would collide with the overall row's label."""
     if OVERALL in set(keys):
         raise ValueError(f"key must not be {OVERALL!r}: that label names the answer over all keys")
+
+
+def fold(events: Iterable[Event]) -> tuple[dict[str, Stats], list[tuple[Event, str]]]:
+    """Fold events into running statistics per key, in one plain Python loop.
+
+    Returns the statistics per key and the events routed aside, each with the
+    reason. This is the per-event work of the stream (which folds each batch
+    with it); on its own it is the plain-Python baseline of the benchmark.
+
+    >>> from streamlab.events import pipe, take
+    >>> per_key, rejected = fold(take(pipe(seed=1, keys=2, missing=0.1), 100))
+    >>> sorted(per_key), len(rejected)
+    (['store-0', 'store-1'], 10)
+    """
+    per_key: dict[str, Stats] = {}
+    rejected: list[tuple[Event, str]] = []
+    for e in events:
+        value = e.value
+        if value is not None and isfinite(value):
+            stats = per_key.get(e.key)
+            if stats is None:
+                stats = per_key[e.key] = Stats()
+            stats.add(value)
+        else:
+            rejected.append((e, reject_reason(value)))
+    return per_key, rejected
 
 
 def merge(parts: Iterable[StatsTuple]) -> StatsTuple:

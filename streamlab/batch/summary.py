@@ -45,7 +45,7 @@ def summarize(
         frame = events
     else:
         frame = to_frame(bounded(events, limit=limit, until=until))
-    check_keys(frame["key"].unique())
+    check_keys(frame["key"].unique().tolist())
 
     missing = frame["value"].isna()
     infinite = np.isinf(frame["value"].fillna(0.0))
@@ -53,8 +53,10 @@ def summarize(
     rejected = frame[missing | infinite].assign(
         reason=np.where(missing[missing | infinite], MISSING, INFINITE)
     )[REJECTED_COLUMNS].reset_index(drop=True)
+    rejected["key"] = rejected["key"].astype("str")
 
-    grouped = good.groupby("key", sort=True)["value"].agg(["count", "sum", "min", "max"])
+    grouped = good.groupby("key", sort=True, observed=True)["value"].agg(["count", "sum", "min", "max"])
+    grouped.index = grouped.index.astype("str")
     if len(good):
         grouped.loc[OVERALL] = [len(good), good["value"].sum(), good["value"].min(), good["value"].max()]
     table = finish_table(grouped)

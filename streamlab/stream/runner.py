@@ -161,8 +161,8 @@ def run(
     import bytewax.operators as op  # local: keeps `import streamlab` light for doctests
 
     built = build(op.input("events", flow, source))
-    streams = {"out": built} if isinstance(built, Stream) else dict(built)
-    if not streams or not all(isinstance(s, Stream) for s in streams.values()):
+    streams = {"out": built} if isinstance(built, Stream) else built
+    if not isinstance(streams, Mapping) or not streams or not all(isinstance(s, Stream) for s in streams.values()):
         raise TypeError("build must return a bytewax Stream or a dict of named Streams")
     modes = {out_name: keep for out_name in streams} if isinstance(keep, str) else dict(keep)
     for out_name in streams:
