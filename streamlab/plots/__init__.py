@@ -1,5 +1,10 @@
 """Drawing only: each function takes ``ax=None``, draws on it and returns it; no global settings change."""
 
+from pathlib import Path
+
 from streamlab.plots.summary import answer_over_time, memory_growth
 
-__all__ = ["answer_over_time", "memory_growth"]
+#: The course's plot style: ``plt.style.use(streamlab.plots.STYLE)`` at the top of a lesson.
+STYLE = str(Path(__file__).with_name("course.mplstyle"))
+
+__all__ = ["STYLE", "answer_over_time", "memory_growth"]
