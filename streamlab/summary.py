@@ -15,7 +15,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from streamlab.events import Event
+from streamlab.events import Event, check_utc
 
 __all__ = ["INFINITE", "MISSING", "OVERALL", "STATISTICS", "Stats", "StatsTuple", "Summary", "fold", "merge", "reject_reason"]
 
@@ -115,6 +115,20 @@ class Summary:
                 f"counts do not reconcile: read {self.events_read} events, counted {counted}, "
                 f"rejected {len(self.rejected)}"
             )
+
+    def as_of(self, time: datetime) -> pd.DataFrame:
+        """The answer table as it was known just before ``time``.
+
+        For the stream, each key's latest update before ``time``; for the batch,
+        an empty table until the pile was complete. Compare it with a batch over
+        the events that arrived before ``time``.
+        """
+        check_utc("time", time)
+        known = self.updates[(self.updates["known_at"] < time) & (self.updates["key"] != OVERALL)]
+        latest = known.groupby("key", sort=False).tail(1)
+        return table_from_stats(
+            {row.key: (row.count, row.sum, row.min, row.max) for row in latest.itertuples(index=False)}
+        )
 
     @property
     def known_at(self) -> datetime | None:

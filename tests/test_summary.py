@@ -159,3 +159,25 @@ def test_merge_of_groups_equals_stats_of_all(pairs):
 def test_stats_start_empty(key):
     s = Stats()
     assert s.count == 0 and math.isnan(s.mean)
+
+
+def test_the_stream_answer_at_any_moment_is_the_batch_answer_over_the_pile_so_far():
+    p = pipe(seed=6, rate=2.0)
+    s = stream.summarize(p, until=T + timedelta(minutes=10), batch_size=1)
+    for minutes in (0.5, 3, 7.25, 10):
+        moment = T + timedelta(minutes=minutes)
+        assert agree(batch.summarize(p, until=moment), s.as_of(moment)).ok
+
+
+def test_the_batch_answer_is_unknown_until_the_pile_is_complete():
+    p = pipe(seed=6, rate=2.0)
+    b = batch.summarize(p, until=T + timedelta(minutes=10))
+    assert b.as_of(T + timedelta(minutes=9)).empty
+    assert agree(b.as_of(T + timedelta(minutes=11)), b.table).ok
+
+
+def test_micro_batches_make_the_stream_answer_lag_behind_arrivals():
+    p = pipe(seed=6, rate=2.0)
+    moment = T + timedelta(minutes=5, seconds=3)
+    s = stream.summarize(p, until=T + timedelta(minutes=10), batch_size=100)
+    assert s.as_of(moment).loc[OVERALL, "count"] < batch.summarize(p, until=moment).table.loc[OVERALL, "count"]
