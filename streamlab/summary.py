@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from streamlab.events import Event, check_utc
 
-__all__ = ["INFINITE", "MISSING", "OVERALL", "STATISTICS", "Stats", "StatsTuple", "Summary", "fold", "merge", "reject_reason"]
+__all__ = ["INFINITE", "MISSING", "OVERALL", "STATISTICS", "Stats", "StatsTuple", "Summary", "fold", "merge", "reject_reason", "waits"]
 
 #: The row label of the answer over all keys.
 OVERALL = "all keys"
@@ -136,6 +137,24 @@ class Summary:
         return None if self.updates.empty else self.updates["known_at"].max().to_pydatetime()
 
 
+def waits(summary: Summary, pile: pd.DataFrame) -> pd.Series:
+    """How long each counted event waited, after it arrived, until an answer included it.
+
+    ``pile`` is the frame of the events the summary read (see
+    :func:`~streamlab.events.to_frame`); the result has one row per counted
+    event (missing and infinite values were never counted), in seconds.
+    For each event it is the first update of its key made at or after its arrival.
+    """
+    counted = pile[np.isfinite(pile["value"])]
+    counted = counted.assign(key=counted["key"].astype("str")).sort_values("arrival_time", kind="stable")
+    updates = summary.updates[summary.updates["key"] != OVERALL].sort_values("known_at", kind="stable")
+    matched = pd.merge_asof(
+        counted, updates[["key", "known_at"]],
+        left_on="arrival_time", right_on="known_at", by="key", direction="forward",
+    )
+    return (matched["known_at"] - matched["arrival_time"]).dt.total_seconds().rename("wait_seconds")
+
+
 def check_keys(keys) -> None:
     """Refuse a key that would collide with the overall row's label."""
     if OVERALL in set(keys):
@@ -202,5 +221,19 @@ def finish_table(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def empty_rejected() -> pd.DataFrame:
-    return pd.DataFrame(columns=REJECTED_COLUMNS)
+TIME = "datetime64[ns, UTC]"
+
+
+def updates_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Give a frame of updates its column order, dtypes and arrival order (both drivers use this)."""
+    known_at = pd.to_datetime(rows["known_at"], utc=True).astype(TIME)
+    rows = rows.assign(mean=rows["sum"] / rows["count"], known_at=known_at)
+    return rows.astype({"count": "int64"})[UPDATE_COLUMNS].sort_values("known_at", kind="stable", ignore_index=True)
+
+
+def rejected_frame(rows: list[tuple] | pd.DataFrame) -> pd.DataFrame:
+    """Give a frame of rejected events its columns and dtypes (both drivers use this)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=REJECTED_COLUMNS)
+    return frame[REJECTED_COLUMNS].astype(
+        {"key": "str", "value": "float64", "event_time": TIME, "arrival_time": TIME, "reason": "str"}
+    ).reset_index(drop=True)

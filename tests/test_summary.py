@@ -181,3 +181,15 @@ def test_micro_batches_make_the_stream_answer_lag_behind_arrivals():
     moment = T + timedelta(minutes=5, seconds=3)
     s = stream.summarize(p, until=T + timedelta(minutes=10), batch_size=100)
     assert s.as_of(moment).loc[OVERALL, "count"] < batch.summarize(p, until=moment).table.loc[OVERALL, "count"]
+
+
+def test_waits_until_an_answer_includes_each_event():
+    from streamlab.summary import waits
+
+    pile = [Event("a", float(i), T, T + timedelta(seconds=i)) for i in range(1, 6)]
+    pile.insert(2, Event("b", None, T, T + timedelta(seconds=2)))
+    frame = to_frame(pile)
+    assert waits(batch.summarize(pile), frame).tolist() == [4.0, 3.0, 2.0, 1.0, 0.0]
+    assert waits(stream.summarize(pile, batch_size=1), frame).tolist() == [0.0] * 5
+    # Batches of two (the missing value rides in one): answers at 2 s, 3 s (after the bad one), 5 s.
+    assert waits(stream.summarize(pile, batch_size=2), frame).tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]

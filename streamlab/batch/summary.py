@@ -13,11 +13,11 @@ from streamlab.summary import (
     INFINITE,
     MISSING,
     OVERALL,
-    REJECTED_COLUMNS,
-    UPDATE_COLUMNS,
     Summary,
     check_keys,
     finish_table,
+    rejected_frame,
+    updates_frame,
 )
 
 
@@ -50,10 +50,9 @@ def summarize(
     missing = frame["value"].isna()
     infinite = np.isinf(frame["value"].fillna(0.0))
     good = frame[~(missing | infinite)]
-    rejected = frame[missing | infinite].assign(
-        reason=np.where(missing[missing | infinite], MISSING, INFINITE)
-    )[REJECTED_COLUMNS].reset_index(drop=True)
-    rejected["key"] = rejected["key"].astype("str")
+    rejected = rejected_frame(
+        frame[missing | infinite].assign(reason=np.where(missing[missing | infinite], MISSING, INFINITE))
+    )
 
     grouped = good.groupby("key", sort=True, observed=True)["value"].agg(["count", "sum", "min", "max"])
     grouped.index = grouped.index.astype("str")
@@ -63,5 +62,5 @@ def summarize(
 
     # The batch job answers once, after the last event of the pile has arrived.
     known_at = frame["arrival_time"].max() if len(frame) else pd.NaT
-    updates = table.reset_index().assign(known_at=known_at)[UPDATE_COLUMNS]
+    updates = updates_frame(table.reset_index().assign(known_at=known_at))
     return Summary(table=table, updates=updates, rejected=rejected, events_read=len(frame))

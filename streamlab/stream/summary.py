@@ -24,15 +24,14 @@ from streamlab.events import Event
 from streamlab.stream.runner import DEFAULT_BATCH_SIZE, run
 from streamlab.summary import (
     OVERALL,
-    REJECTED_COLUMNS,
-    UPDATE_COLUMNS,
     StatsTuple,
     Summary,
     check_keys,
-    empty_rejected,
     fold,
     merge,
+    rejected_frame,
     table_from_stats,
+    updates_frame,
 )
 
 # What the combiner emits: a partial answer for one key, or an event routed aside.
@@ -140,9 +139,7 @@ def summarize(
         if key != OVERALL:
             final[key] = tuple(stats)
     table = table_from_stats(final)
-    updates = pd.DataFrame(rows, columns=["known_at", "key", "count", "sum", "min", "max"])
-    updates["mean"] = updates["sum"] / updates["count"]
-    updates = updates[UPDATE_COLUMNS].sort_values("known_at", kind="stable", ignore_index=True)
+    updates = updates_frame(pd.DataFrame(rows, columns=["known_at", "key", "count", "sum", "min", "max"]))
     # The dataflow groups each batch by key; show the rejected events in arrival order.
     rejected = sorted(
         ((e.key, e.value, e.event_time, e.arrival_time, reason) for _, (e, reason) in result["rejected"]),
@@ -151,6 +148,6 @@ def summarize(
     return Summary(
         table=table,
         updates=updates,
-        rejected=pd.DataFrame(rejected, columns=REJECTED_COLUMNS) if rejected else empty_rejected(),
+        rejected=rejected_frame(rejected),
         events_read=result.events_read,
     )
