@@ -3,6 +3,9 @@
     python3 course.py lab    # install everything into .venv and open lesson 01 in JupyterLab
     python3 course.py test   # install everything (with the test tools) into .venv and run every test
 
+Anything after the command goes to JupyterLab or pytest, e.g.
+``python3 course.py lab --no-browser --port 8899`` or ``python3 course.py test -k windows``.
+
 The first run creates the virtual environment ``.venv`` beside this file and
 installs the course into it; later runs reuse it and start in seconds.
 """
@@ -45,14 +48,18 @@ def install(extra: str | None) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in ("lab", "test"):
+    if not argv or argv[0] not in ("lab", "test"):
         print(__doc__)
         return 2
-    if argv[0] == "lab":
+    command, extra = argv[0], argv[1:]
+    if command == "lab":
         python = install(None)
-        return subprocess.call([str(python), "-m", "jupyter", "lab", FIRST_LESSON], cwd=HERE)
+        # Serve the whole course folder (lessons and library source), opening lesson 01.
+        lab = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={HERE}",
+               f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}"]
+        return subprocess.call([*lab, *extra], cwd=HERE)
     python = install("test")
-    return subprocess.call([str(python), "-m", "pytest"], cwd=HERE)
+    return subprocess.call([str(python), "-m", "pytest", *extra], cwd=HERE)
 
 
 if __name__ == "__main__":
