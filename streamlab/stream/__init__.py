@@ -6,5 +6,6 @@ Every computation here has a twin of the same name and signature in
 
 from streamlab.stream.runner import EventSource, Run, StreamError, run
 from streamlab.stream.summary import summarize
+from streamlab.stream.logs import LogSource, orders_changelog, orders_table
 
-__all__ = ["EventSource", "Run", "StreamError", "run", "summarize"]
+__all__ = ["EventSource", "Run", "StreamError", "run", "summarize", "LogSource", "orders_changelog", "orders_table"]

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.errors import BytewaxRuntimeError
-from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSink, run_main
 
@@ -108,10 +108,13 @@ class LatestSink(DynamicSink[tuple[Any, Any]]):
 
 @dataclass(frozen=True)
 class Run:
-    """What a dataflow produced: the items of each named output, and how many events it read."""
+    """What a dataflow produced: the items of each named output, and how many events it read.
+
+    ``events_read`` is ``None`` when a source of your own does not count them.
+    """
 
     outputs: Mapping[str, list[Any]]
-    events_read: int
+    events_read: int | None
 
     def __getitem__(self, name: str) -> list[Any]:
         try:
@@ -130,7 +133,7 @@ Build = Callable[[Stream[Event]], "Stream[Any] | Mapping[str, Stream[Any]]"]
 
 def run(
     build: Build,
-    events: Iterable[Event],
+    events: Iterable[Event] | Source,
     *,
     limit: int | None = None,
     until: datetime | None = None,
@@ -142,7 +145,10 @@ def run(
 
     :param build: takes the stream of events and returns an output stream
         (collected as ``"out"``) or a dict of named output streams.
-    :param events: a pipe or any iterable of events, read in the order given.
+    :param events: a pipe or any iterable of events, read in the order given;
+        or a bytewax ``Source`` (such as :class:`~streamlab.stream.logs.LogSource`),
+        used as it is: it bounds itself, so ``limit``, ``until`` and
+        ``batch_size`` do not apply, and it reports ``events_read`` if it counts them.
     :param limit: stop after this many events.
     :param until: stop at the first event that arrives at or after this time.
     :param batch_size: events handed to the dataflow at a time.
@@ -156,7 +162,12 @@ def run(
     the same answer. If a step raises, a :class:`StreamError` names the step and
     the original error is its cause.
     """
-    source = EventSource(bounded(events, limit=limit, until=until), batch_size)
+    if isinstance(events, Source):
+        if limit is not None or until is not None:
+            raise ValueError("limit= and until= cut an iterable of events; a bytewax Source bounds itself")
+        source: Source = events
+    else:
+        source = EventSource(bounded(events, limit=limit, until=until), batch_size)
     flow = Dataflow(name or getattr(build, "__name__", "flow").strip("<>") or "flow")
     import bytewax.operators as op  # local: keeps `import streamlab` light for doctests
 
@@ -186,7 +197,7 @@ def run(
         name: list(items.items()) if isinstance(items, dict) else items
         for name, items in collected.items()
     }
-    return Run(collected, source.events_read)
+    return Run(collected, getattr(source, "events_read", None))
 
 
 def _root_cause(err: BaseException) -> BaseException:
