@@ -52,6 +52,8 @@ __all__ = [
     "from_record",
     "known_by",
     "order_pipe",
+    "publish",
+    "read_log",
     "rejected_frame",
     "replay",
     "table_frame",
@@ -155,6 +157,30 @@ EVENT_COLUMNS = ("order_id", "customer", "kind", "amount", "event_time", "arriva
 def from_record(record: Any) -> OrderEvent:
     """Decode a log record (see :mod:`streamlab.log`) whose value is an order event."""
     return OrderEvent.from_json(record.value)
+
+
+def publish(log: Any, events: Iterable[OrderEvent]) -> int:
+    """Append order events to a :class:`~streamlab.log.Log`, keyed by order id, and return how many.
+
+    The key is the order id, so all the events of one order go to one
+    partition and stay in the order they were appended.
+    """
+    return len(log.extend((e.order_id, e.to_json()) for e in events))
+
+
+def read_log(log: Any, *, as_of: datetime | None = None) -> Iterator[OrderEvent]:
+    """The order events in a log, partition after partition; with ``as_of``, those that had arrived by then.
+
+    Events are appended as they arrive, so in each partition the events known
+    by ``as_of`` are a prefix: reading stops at the first one that arrived later.
+    This is the log read back for a replay ("time travel"): one order's events
+    are in one partition, in order, which is all a fold per order needs.
+    """
+    if as_of is not None:
+        check_utc("as_of", as_of)
+    for partition in range(log.partitions):
+        events = (from_record(r) for r in log.records(partition))
+        yield from (events if as_of is None else known_by(events, as_of))
 
 
 # --------------------------------------------------------------------------- the rule
