@@ -3,8 +3,9 @@
 from pathlib import Path
 
 from streamlab.plots.summary import answer_over_time, memory_growth
+from streamlab.plots.logs import consumer_lag, order_over_time, status_counts
 
 #: The course's plot style: ``plt.style.use(streamlab.plots.STYLE)`` at the top of a lesson.
 STYLE = str(Path(__file__).with_name("course.mplstyle"))
 
-__all__ = ["STYLE", "answer_over_time", "memory_growth"]
+__all__ = ["STYLE", "answer_over_time", "memory_growth", "consumer_lag", "order_over_time", "status_counts"]
