@@ -48,9 +48,7 @@ __all__ = [
     "Replay",
     "apply",
     "change_frame",
-    "cut",
     "from_record",
-    "known_by",
     "order_pipe",
     "publish",
     "read_log",
@@ -168,19 +166,17 @@ def publish(log: Any, events: Iterable[OrderEvent]) -> int:
     return len(log.extend((e.order_id, e.to_json()) for e in events))
 
 
-def read_log(log: Any, *, as_of: datetime | None = None) -> Iterator[OrderEvent]:
-    """The order events in a log, partition after partition; with ``as_of``, those that had arrived by then.
+def read_log(log: Any, *, until: datetime | None = None) -> Iterator[OrderEvent]:
+    """The order events in a log, partition after partition; with ``until``, those that arrived before it.
 
-    Events are appended as they arrive, so in each partition the events known
-    by ``as_of`` are a prefix: reading stops at the first one that arrived later.
-    This is the log read back for a replay ("time travel"): one order's events
-    are in one partition, in order, which is all a fold per order needs.
+    Events are appended as they arrive, so in each partition the events that
+    arrived before ``until`` are a prefix: reading stops at the first one that
+    arrived later. This is the log read back for a replay ("time travel"): one
+    order's events are in one partition, in order, which is all a fold per order needs.
     """
-    if as_of is not None:
-        check_utc("as_of", as_of)
     for partition in range(log.partitions):
         events = (from_record(r) for r in log.records(partition))
-        yield from (events if as_of is None else known_by(events, as_of))
+        yield from bounded(events, until=until)
 
 
 # --------------------------------------------------------------------------- the rule
@@ -344,7 +340,7 @@ def to_frame(pile: Iterable[OrderEvent]) -> pd.DataFrame:
     ['order_id', 'customer', 'kind', 'amount', 'event_time', 'arrival_time']
     """
     if isinstance(pile, Pipe):
-        raise TypeError("to_frame needs a finite pile: cut one from the pipe with take() or known_by()")
+        raise TypeError("to_frame needs a finite pile: cut one from the pipe with take() or arrived_before()")
     pile = list(pile)
     return pd.DataFrame(
         {
@@ -388,15 +384,15 @@ class Changelog:
             )
 
     def table(self, as_of: datetime | None = None) -> pd.DataFrame:
-        """The table as it stood at ``as_of`` (arrival time, inclusive): the latest version of each order known by then.
+        """The table as it stood just before ``as_of`` (an arrival time): each order's latest version known then.
 
         Time travel over the changelog is a plain pandas filter: keep the
-        changes known by then, and of each order the last one.
+        changes known before then, and of each order the last one.
         """
         changes = self.changes
         if as_of is not None:
             check_utc("as_of", as_of)
-            changes = changes[changes["known_at"] <= pd.Timestamp(as_of)]
+            changes = changes[changes["known_at"] < pd.Timestamp(as_of)]
         latest = changes.drop_duplicates("order_id", keep="last").set_index("order_id")
         return latest[TABLE_COLUMNS].sort_index()
 
@@ -436,48 +432,6 @@ class Changelog:
 
 
 # --------------------------------------------------------------------------- the pipe
-
-
-def known_by(events: Iterable[OrderEvent], as_of: datetime) -> Iterator[OrderEvent]:
-    """The events that had arrived by ``as_of`` (inclusive): a prefix of events given in arrival order.
-
-    It stops at the first event to arrive later, so it ends on an unbounded pipe.
-
-    >>> p = order_pipe(seed=1)
-    >>> pile = list(known_by(p, COURSE_START + timedelta(minutes=1)))
-    >>> len(pile), all(e.arrival_time <= COURSE_START + timedelta(minutes=1) for e in pile)
-    (5, True)
-    """
-    check_utc("as_of", as_of)
-    return itertools.takewhile(lambda e: e.arrival_time <= as_of, events)
-
-
-def cut(events: Iterable[OrderEvent], *, limit: int | None = None, as_of: datetime | None = None) -> Iterable[OrderEvent]:
-    """Cut events by a count and/or an arrival time (inclusive); an unbounded pipe needs one of them.
-
-    >>> cut(order_pipe())
-    Traceback (most recent call last):
-    ...
-    ValueError: a pipe never ends: pass limit= (an event count) or as_of= (an arrival time)
-    """
-    if limit is None and as_of is None:
-        if isinstance(events, Pipe):
-            raise ValueError("a pipe never ends: pass limit= (an event count) or as_of= (an arrival time)")
-        return events
-    if as_of is not None:
-        check_utc("as_of", as_of)
-        return bounded(_KnownBy(events, as_of), limit=limit)
-    return bounded(events, limit=limit)
-
-
-class _KnownBy:
-    """Events known by a time, iterable afresh when the events are (as a pipe is)."""
-
-    def __init__(self, events: Iterable[OrderEvent], as_of: datetime) -> None:
-        self.events, self.as_of = events, as_of
-
-    def __iter__(self) -> Iterator[OrderEvent]:
-        return known_by(self.events, self.as_of)
 
 
 class OrderPipe(Pipe):

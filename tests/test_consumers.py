@@ -87,8 +87,8 @@ def test_follow_records_lag_falling_behind_and_catching_up(log):
     until = T + timedelta(hours=2)
     lag = follow(
         log, p, readers,
-        {"payments": 1000, "fraud": 1000, "loyalty": lambda now: 5 if now < scale_up else 200},
-        until=until,
+        {"payments": 1000, "fraud": 1000, "loyalty": lambda now: 20 if now < scale_up else 500},
+        every=timedelta(minutes=5), until=until,
     )
     assert lag.columns.tolist() == ["time", "consumer", "committed", "end", "lag"]
     assert (lag["lag"] == lag["end"] - lag["committed"]).all()

@@ -46,11 +46,11 @@ def test_replaying_the_log_up_to_any_moment_equals_the_batch_table_then(
         last = pile[-1].arrival_time if pile else COURSE_START
         moment = first - timedelta(seconds=1) + (last - first + timedelta(seconds=2)) * where
         if on_an_arrival and pile:
-            moment = pile[int(where * (len(pile) - 1))].arrival_time  # the boundary: as_of is inclusive
-        replayed = replay(read_log(log, as_of=moment))
+            moment = pile[int(where * (len(pile) - 1))].arrival_time  # the boundary: known just after
+        replayed = replay(read_log(log, until=moment))
         expected = batch.orders_table(pile, as_of=moment)
         pd.testing.assert_frame_equal(replayed.frame(), expected)
-        assert replayed.events_read == sum(e.arrival_time <= moment for e in pile)
+        assert replayed.events_read == sum(e.arrival_time < moment for e in pile)
 
 
 def test_the_stream_driver_runs_on_the_same_log(log):
@@ -149,6 +149,8 @@ def test_bad_source_arguments_are_refused(log):
         LogSource(log, batch_size=0)
     with pytest.raises(ValueError, match="a source reads the log to its end"):
         stream.orders_table(LogSource(log), as_of=COURSE_START)
+    with pytest.raises(ValueError, match="a source reads the log to its end"):
+        stream.orders_changelog(LogSource(log), limit=3)
     with pytest.raises(ValueError, match="limit= and until= cut an iterable of events; a bytewax Source bounds itself"):
         run(lambda s: s, LogSource(log), limit=3)
 

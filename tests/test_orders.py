@@ -7,19 +7,17 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamlab import batch, stream
-from streamlab.events import COURSE_START, Pipe, bounded, take
+from streamlab.events import COURSE_START, Pipe, arrived_before, bounded, take
 from streamlab.orders import (
     KINDS,
     Order,
     OrderEvent,
     RejectedEvent,
     apply,
-    cut,
-    known_by,
     order_pipe,
     replay,
     to_frame,
@@ -56,7 +54,9 @@ def test_order_pipe_is_a_real_unbounded_iterator():
     with pytest.raises(ValueError, match="a pipe never ends"):
         bounded(p)
     with pytest.raises(ValueError, match="a pipe never ends"):
-        cut(p)
+        batch.orders_changelog(p)
+    with pytest.raises(ValueError, match="a pipe never ends"):
+        stream.orders_table(p)
     with pytest.raises(TypeError, match="finite pile"):
         to_frame(p)
 
@@ -137,12 +137,14 @@ def test_repr_says_what_the_pipe_is():
     )
 
 
-def test_known_by_is_an_inclusive_prefix_by_arrival():
+def test_as_of_means_just_before_that_moment_in_both_drivers():
     pile = take(order_pipe(seed=1), 50)
-    moment = pile[20].arrival_time
-    assert list(known_by(pile, moment)) == pile[:21]
-    assert list(known_by(order_pipe(seed=1), moment)) == pile[:21]
-    assert list(cut(order_pipe(seed=1), as_of=moment, limit=5)) == pile[:5]
+    moment = pile[20].arrival_time  # the 21st event arrives exactly then: not yet known
+    assert replay(arrived_before(pile, moment)).events_read == 20
+    b = batch.orders_table(pile, as_of=moment)
+    pd.testing.assert_frame_equal(b, replay(pile[:20]).frame())
+    pd.testing.assert_frame_equal(stream.orders_table(pile, as_of=moment), b)
+    pd.testing.assert_frame_equal(batch.orders_table(order_pipe(seed=1), as_of=moment), b)
 
 
 # --------------------------------------------------------------------------- events
@@ -248,7 +250,8 @@ def test_hand_checked_table_changelog_and_rejections():
         ["o1", "placed"], ["o2", "placed"], ["o1", "paid"], ["o2", "cancelled"], ["o1", "shipped"],
     ]
     assert log.table(as_of=at(12))["status"].to_dict() == {"o1": "paid", "o2": "placed"}
-    assert log.table(as_of=at(4))["status"].to_dict() == {"o1": "placed"}
+    assert log.table(as_of=at(5))["status"].to_dict() == {"o1": "placed"}  # o2 arrives at 5: not yet
+    assert log.table(as_of=at(5.001))["status"].to_dict() == {"o1": "placed", "o2": "placed"}
     assert log.status_changes().to_dict() == {"o1": 2, "o2": 1}
     assert log.refunded().index.tolist() == []  # o2 was cancelled before it was paid
     counts = log.status_counts()
@@ -270,7 +273,7 @@ def test_status_counts_add_up_to_the_table_at_every_change():
     log = batch.orders_changelog(pile)
     counts = log.status_counts()
     for moment in counts.index[::97]:
-        table = log.table(as_of=moment.to_pydatetime())
+        table = log.table(as_of=moment.to_pydatetime() + timedelta(microseconds=1))
         assert counts.loc[:moment].iloc[-1].to_dict() == table["status"].value_counts(sort=False).to_dict()
 
 
@@ -289,6 +292,7 @@ def any_events(draw):
     )
 
 
+@settings(max_examples=50)
 @given(st.lists(any_events(), max_size=60))
 def test_batch_stream_and_replay_agree_on_any_events(events):
     pile = sorted(events, key=lambda e: e.arrival_time)
@@ -313,6 +317,7 @@ def test_both_drivers_read_a_pipe_up_to_as_of():
     moment = at(3 * 3600)
     b = batch.orders_table(order_pipe(seed=2), as_of=moment)
     pd.testing.assert_frame_equal(b, stream.orders_table(order_pipe(seed=2), as_of=moment))
-    pd.testing.assert_frame_equal(b, replay(known_by(order_pipe(seed=2), moment)).frame())
-    with pytest.raises(ValueError, match="as_of must be timezone-aware UTC"):
-        batch.orders_table(order_pipe(seed=2), as_of=datetime(2026, 3, 1, 3))
+    pd.testing.assert_frame_equal(b, replay(arrived_before(order_pipe(seed=2), moment)).frame())
+    for driver in (batch, stream):
+        with pytest.raises(ValueError, match="as_of must be timezone-aware UTC"):
+            driver.orders_table(order_pipe(seed=2), as_of=datetime(2026, 3, 1, 3))

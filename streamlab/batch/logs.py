@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from streamlab.events import Pipe
+from streamlab.events import Pipe, bounded, check_utc
 from streamlab.orders import (
     Changelog,
     Order,
@@ -22,7 +22,6 @@ from streamlab.orders import (
     RejectedEvent,
     apply,
     change_frame,
-    cut,
     from_frame,
     rejected_frame,
     to_frame,
@@ -35,13 +34,14 @@ def orders_changelog(
     events: Iterable[OrderEvent] | pd.DataFrame,
     *,
     limit: int | None = None,
-    as_of: datetime | None = None,
+    until: datetime | None = None,
 ) -> Changelog:
     """Fold a pile of order events into the table and return every change it went through.
 
     ``events``: a pile (a list of order events, or a frame from
-    :func:`streamlab.orders.to_frame`), or an order pipe cut by ``limit`` and/or
-    ``as_of`` (arrival time, inclusive). A batch job may sort: the pile is
+    :func:`streamlab.orders.to_frame`), or an order pipe cut by ``limit`` (the
+    first events to arrive) and/or ``until`` (those that arrived before that
+    time). A batch job may sort: the pile is
     folded in arrival order (stable, so one order's events keep their order).
 
     >>> from streamlab.orders import order_pipe
@@ -50,11 +50,11 @@ def orders_changelog(
     (100, 0, 100)
     """
     if isinstance(events, pd.DataFrame):
-        if limit is not None or as_of is not None:
-            raise ValueError("limit= and as_of= cut a pipe; a DataFrame is already a finite pile")
+        if limit is not None or until is not None:
+            raise ValueError("limit= and until= cut a pipe; a DataFrame is already a finite pile")
         frame = events
     else:
-        frame = to_frame(cut(events, limit=limit, as_of=as_of))
+        frame = to_frame(bounded(events, limit=limit, until=until))
     frame = frame.sort_values("arrival_time", kind="stable")
     state: dict[str, Order] = {}
     changes: list[tuple[datetime, Order]] = []
@@ -75,21 +75,22 @@ def orders_table(
     as_of: datetime | None = None,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """The table of orders as it stood at ``as_of`` (arrival time, inclusive), computed from the whole pile.
+    """The table of orders as it stood just before ``as_of`` (an arrival time), computed from the whole pile.
 
     The batch job reads the whole pile, builds the history once and then
     looks up any moment in it: time travel is a filter on ``known_at``.
     ``limit`` cuts a pipe to its first events, as for :func:`orders_changelog`.
 
-    >>> from datetime import timedelta
     >>> from streamlab.orders import order_pipe, take
     >>> pile = take(order_pipe(seed=1), 300)
     >>> orders_table(pile)["status"].value_counts(sort=False).to_dict()
     {'placed': 31, 'paid': 30, 'shipped': 61, 'cancelled': 11}
-    >>> len(orders_table(pile, as_of=pile[0].arrival_time))
-    1
+    >>> len(orders_table(pile, as_of=pile[0].arrival_time)), len(orders_table(pile, as_of=pile[9].arrival_time))
+    (0, 8)
     """
+    if as_of is not None:
+        check_utc("as_of", as_of)
     if isinstance(events, Pipe) and limit is None and as_of is not None:
         # A pipe has no end to build the whole history from: read it up to as_of.
-        return orders_changelog(events, as_of=as_of).table(as_of)
+        return orders_changelog(events, until=as_of).table(as_of)
     return orders_changelog(events, limit=limit).table(as_of)

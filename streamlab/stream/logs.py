@@ -22,6 +22,7 @@ import pandas as pd
 from bytewax.dataflow import Stream
 from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartition
 
+from streamlab.events import check_utc
 from streamlab.log import Log, Record
 from streamlab.orders import (
     Changelog,
@@ -30,7 +31,6 @@ from streamlab.orders import (
     RejectedEvent,
     apply,
     change_frame,
-    cut,
     rejected_frame,
     table_frame,
 )
@@ -70,13 +70,13 @@ def orders_changelog(
     events: Iterable[OrderEvent] | Source,
     *,
     limit: int | None = None,
-    as_of: datetime | None = None,
+    until: datetime | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Changelog:
     """Fold order events into the table with bytewax and return every change it went through.
 
-    ``events``: an order pipe (cut by ``limit`` and/or ``as_of``, the arrival
-    time up to which to read, inclusive), any iterable of order events in
+    ``events``: an order pipe (cut by ``limit``, the first events to arrive,
+    and/or ``until``, those that arrived before then), any iterable of order events in
     arrival order, or a bytewax source such as :class:`LogSource`, which reads
     the log to its end (choose where it starts with its ``start``).
 
@@ -85,7 +85,7 @@ def orders_changelog(
     >>> len(log.changes), len(log.rejected), log.changes["status"].iloc[0]
     (100, 0, 'placed')
     """
-    result = _run(events, limit=limit, as_of=as_of, batch_size=batch_size, keep="all")
+    result = _run(events, limit=limit, until=until, batch_size=batch_size, keep="all")
     changes = change_frame(change for _, change in result["changes"])
     rejected = rejected_frame(item for _, item in result["rejected"])
     return Changelog(changes, rejected, result.events_read)
@@ -98,30 +98,30 @@ def orders_table(
     limit: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> pd.DataFrame:
-    """The table of orders as the stream holds it: the latest version of each order, as of ``as_of``.
+    """The table of orders as the stream holds it: the latest version of each order, just before ``as_of``.
 
-    Only the latest version per order is collected, so memory grows with the
-    number of orders, not of events. Arguments as for :func:`orders_changelog`.
+    The stream reads the events that arrived before ``as_of`` and stops: at
+    that moment, its table is the answer. Only the latest version per order is
+    collected, so memory grows with the number of orders, not of events.
 
     >>> from streamlab.orders import order_pipe
     >>> orders_table(order_pipe(seed=1), limit=100)["status"].value_counts(sort=False).to_dict()
     {'placed': 29, 'paid': 13, 'shipped': 13, 'cancelled': 3}
     """
-    result = _run(events, limit=limit, as_of=as_of, batch_size=batch_size, keep="latest")
+    if as_of is not None:
+        check_utc("as_of", as_of)
+    result = _run(events, limit=limit, until=as_of, batch_size=batch_size, keep="latest")
     return table_frame(order for _, (_, order) in result["changes"])
 
 
-def _run(events, *, limit, as_of, batch_size, keep):
-    if isinstance(events, Source):
-        if limit is not None or as_of is not None:
-            raise ValueError(
-                "limit= and as_of= cut an iterable of events; a source reads the log to its end "
-                "(choose where it starts with LogSource(start=...))"
-            )
-    else:
-        events = cut(events, limit=limit, as_of=as_of)
+def _run(events, *, limit, until, batch_size, keep):
+    if isinstance(events, Source) and (limit is not None or until is not None):
+        raise ValueError(
+            "limit=, until= and as_of= cut an iterable of events; a source reads the log to its end "
+            "(choose where it starts with LogSource(start=...))"
+        )
     return run(
-        changelog_flow, events, batch_size=batch_size, name="orders",
+        changelog_flow, events, limit=limit, until=until, batch_size=batch_size, name="orders",
         # Rejected events are always kept in full: nothing is dropped.
         keep={"changes": keep, "rejected": "all"},
     )
