@@ -155,9 +155,9 @@ def follow(
     ``until``. At each step the events that arrived during it are appended;
     then each reader handles at most its ``capacity`` of records (a number, or
     a function of the step's end time: a service can slow down or scale up)
-    and commits. Every step is recorded: ``time``, ``consumer``, ``committed``
-    (records it has handled and committed, over all partitions), ``end``
-    (records in the log) and ``lag`` (``end - committed``).
+    and commits. The start and the end of every step are recorded: ``time``,
+    ``consumer``, ``committed`` (records it has handled and committed, over all
+    partitions), ``end`` (records in the log) and ``lag`` (``end - committed``).
 
     Readers must already have been added to the log as consumers.
     """
@@ -171,7 +171,12 @@ def follow(
     if pending is None:
         raise ValueError("follow needs at least one event")
     now = pending.arrival_time
+    end = sum(log.end_offsets().values())
+    # Where everyone stands at the start: records already in the log wait for every new consumer.
     rows = []
+    for reader in readers:
+        committed = sum(log.committed(reader.name).values())
+        rows.append((now, reader.name, committed, end, end - committed))
     while now < until:
         now = min(now + every, until)
         arrived = []

@@ -226,6 +226,21 @@ def test_replay_from_zero_reproduces_the_same_records(log):
     assert c.poll(1)[0].offset == 2
 
 
+def test_a_commit_lands_even_when_another_consumer_object_moved_the_offsets_since(log):
+    fill(log, 30)
+    first = log.add_consumer("loyalty")
+    first.seek_to_beginning()
+    first.commit()
+    second = log.consumer("loyalty")
+    while second.poll(10):
+        pass
+    second.commit()
+    assert log.lag("loyalty") == {0: 0, 1: 0, 2: 0}
+    first.seek_to_beginning()  # first still believes 0 is committed; the disk says otherwise
+    first.commit()
+    assert log.committed("loyalty") == {0: 0, 1: 0, 2: 0}
+
+
 def test_a_consumer_added_at_latest_sees_only_what_comes_next(log):
     fill(log, 20)
     late = log.add_consumer("late", start="latest")

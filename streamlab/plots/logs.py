@@ -50,8 +50,10 @@ def status_counts(counts: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 def consumer_lag(lag: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Plot each consumer's lag (records in the log it has not committed) over time; ``lag`` as :func:`streamlab.consumers.follow` returns it."""
     ax = ax or plt.gca()
-    for name, rows in lag.groupby("consumer", sort=True):
-        ax.step(rows["time"], rows["lag"], where="post", label=name)
+    # Consumers that keep up all sit on zero: distinct line styles keep each one visible.
+    styles = ["-", "--", ":", "-."]
+    for i, (name, rows) in enumerate(lag.groupby("consumer", sort=True)):
+        ax.step(rows["time"], rows["lag"], where="post", label=name, linestyle=styles[i % len(styles)])
     ax.set_xlabel("time (arrival, UTC)")
     ax.set_ylabel("lag (records)")
     ax.set_title("How far behind each consumer is")

@@ -42,7 +42,7 @@ _CHANGED = "changed"
 _REJECTED = "rejected"
 
 
-def _step(order: Order | None, event: OrderEvent) -> tuple[Order | None, tuple]:
+def apply_step(order: Order | None, event: OrderEvent) -> tuple[Order | None, tuple]:
     """The stateful step: the state is the order as it is now; the output says what this event did to it."""
     try:
         new = apply(order, event)
@@ -59,7 +59,7 @@ def changelog_flow(events: Stream[OrderEvent]) -> dict[str, Stream[Any]]:
     event, and ``"rejected"`` ``(order_id, (event, reason))``.
     """
     keyed = op.key_on("by_order", events, lambda e: e.order_id)
-    applied = op.stateful_map("apply", keyed, _step)
+    applied = op.stateful_map("apply", keyed, apply_step)
     split = op.branch("route_rejected", applied, lambda kv: kv[1][0] == _CHANGED)
     changes = op.map_value("changes", split.trues, lambda out: out[1:])
     rejected = op.map_value("rejected", split.falses, lambda out: out[1:])
