@@ -391,3 +391,12 @@ def test_repr_names_no_path(log):
     log.add_consumer("payments")
     assert repr(log) == "Log(3 partitions, 1,234 records; consumers: payments)"
     assert repr(log.consumer("payments")).startswith("Consumer('payments', partitions [0, 1, 2], positions {0: 0")
+
+
+def test_the_log_benchmark_runs_and_prints_its_table(capsys):
+    from streamlab import bench_log
+
+    bench_log.main(["--events", "300", "--partitions", "2"])
+    out = capsys.readouterr().out
+    assert "| append, batches of 1,000 (extend) |" in out and "| 1.00× |" in out
+    assert out.count("\n| ") == 10  # header, rule and eight measurements
