@@ -399,4 +399,4 @@ def test_the_log_benchmark_runs_and_prints_its_table(capsys):
     bench_log.main(["--events", "300", "--partitions", "2"])
     out = capsys.readouterr().out
     assert "| append, batches of 1,000 (extend) |" in out and "| 1.00× |" in out
-    assert out.count("\n| ") == 10  # header, rule and eight measurements
+    assert out.count("\n| ") == 9  # the header and eight measurements
