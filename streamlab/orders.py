@@ -31,7 +31,8 @@ from typing import Any
 
 import pandas as pd
 
-from streamlab.events import COURSE_START, Pipe, _is_number, _require, bounded, check_utc, take
+# take: the examples in the docstrings use it.
+from streamlab.events import COURSE_START, Pipe, _is_number, _require, bounded, check_utc, take  # noqa: F401
 
 __all__ = [
     "CHANGE_COLUMNS",
@@ -357,7 +358,7 @@ def to_frame(pile: Iterable[OrderEvent]) -> pd.DataFrame:
 def from_frame(frame: pd.DataFrame) -> Iterator[OrderEvent]:
     """The events of a frame made by :func:`to_frame`, in row order."""
     columns = [frame[c].tolist() for c in EVENT_COLUMNS]
-    for order_id, customer, kind, amount, happened, arrived in zip(*columns):
+    for order_id, customer, kind, amount, happened, arrived in zip(*columns, strict=True):
         yield OrderEvent(
             order_id, customer, str(kind), float(amount), happened.to_pydatetime(), arrived.to_pydatetime()
         )

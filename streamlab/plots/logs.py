@@ -22,7 +22,7 @@ def order_over_time(changelog: Changelog, order_id: str, *, ax: Axes | None = No
     levels = history["status"].cat.codes
     times = history["known_at"]
     ax.step(times, levels, where="post", marker="o", label=order_id)
-    for when, level, status in zip(times, levels, history["status"]):
+    for when, level, status in zip(times, levels, history["status"], strict=True):
         ax.annotate(str(status), (when, level), textcoords="offset points", xytext=(6, 6), fontsize="small")
     ax.set_yticks(range(len(STATUSES)), STATUSES)
     ax.set_ylim(-0.5, len(STATUSES) - 0.5)
