@@ -49,6 +49,10 @@ COURSE_START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 Distribution = Literal["normal", "uniform", "exponential"]
 DISTRIBUTIONS: tuple[str, ...] = ("normal", "uniform", "exponential")
+Delays = Literal["uniform", "long_tail"]
+DELAYS: tuple[str, ...] = ("uniform", "long_tail")
+#: With ``delays="long_tail"`` the mean delay is this fraction of ``disorder``.
+LONG_TAIL_MEAN = 0.1
 
 
 def check_utc(field: str, value: object) -> datetime:
@@ -121,7 +125,8 @@ class Pipe:
     Iterating a pipe starts a fresh generator from the seed, so the same pipe
     always yields the same events; the generator never ends. Events happen as a
     Poisson process at ``rate`` events per second spread over ``keys`` keys;
-    each arrives ``disorder`` or less after it happened (uniformly), so with
+    each arrives ``disorder`` or less after it happened (uniformly, or with
+    ``delays="long_tail"`` mostly soon and a few much later), so with
     ``disorder > 0`` events arrive out of event-time order.
 
     Build one with :func:`pipe`; parameters are checked there.
@@ -138,6 +143,7 @@ class Pipe:
         disorder: timedelta,
         missing: float,
         start: datetime,
+        delays: Delays = "uniform",
     ) -> None:
         self.seed = seed
         self.rate = rate
@@ -148,6 +154,7 @@ class Pipe:
         self.disorder = disorder
         self.missing = missing
         self.start = start
+        self.delays = delays
         width = len(str(keys - 1))
         self.key_names = [f"store-{i:0{width}d}" for i in range(keys)]
 
@@ -155,7 +162,9 @@ class Pipe:
         return (
             f"pipe(seed={self.seed}, rate={self.rate:g}/s, keys={self.keys}, "
             f"{self.distribution}(mean={self.mean:g}, spread={self.spread:g}), "
-            f"disorder={self.disorder.total_seconds():g}s, missing={self.missing:g})"
+            f"disorder={self.disorder.total_seconds():g}s"
+            + (f" ({self.delays})" if self.delays != "uniform" else "")
+            + f", missing={self.missing:g})"
         )
 
     def __len__(self) -> int:
@@ -174,6 +183,14 @@ class Pipe:
         draw_value = self._value_source(rng)
         names, keys, rate, missing = self.key_names, self.keys, self.rate, self.missing
         max_delay = self.disorder.total_seconds()
+        if self.delays == "uniform":
+            draw_delay = lambda: rng.uniform(0.0, max_delay)  # noqa: E731
+        else:
+            # Exponential delays, mean a tenth of `disorder`, cut at `disorder`: most
+            # events arrive soon, a few (a flaky connection) much later, none later
+            # than `disorder`. The cut holds only e^-10 of the mass.
+            rate_of_delay = 1.0 / (LONG_TAIL_MEAN * max_delay) if max_delay else 0.0
+            draw_delay = lambda: min(max_delay, rng.expovariate(rate_of_delay))  # noqa: E731
         clock = self.start
         # Events wait in a heap ordered by arrival time. An event can leave once
         # the clock (the event time of the newest event made) has passed its
@@ -185,7 +202,7 @@ class Pipe:
             value = round(draw_value(), 2)
             if missing and rng.random() < missing:
                 value = None
-            arrival = clock + timedelta(seconds=rng.uniform(0.0, max_delay)) if max_delay else clock
+            arrival = clock + timedelta(seconds=draw_delay()) if max_delay else clock
             while pending and pending[0][0] <= clock:
                 yield heapq.heappop(pending)[2]
             if max_delay:
@@ -205,6 +222,7 @@ def pipe(
     disorder: timedelta | float = 0.0,
     missing: float = 0.0,
     start: datetime = COURSE_START,
+    delays: Delays = "uniform",
 ) -> Pipe:
     """Describe an unbounded, seeded stream of sales events.
 
@@ -220,6 +238,10 @@ def pipe(
     :param missing: the fraction of events whose value is missing (``None``),
         to exercise the handling of bad data; 0 to 1.
     :param start: timezone-aware UTC time the clock starts at.
+    :param delays: how the delays (up to ``disorder``) are spread: ``"uniform"``,
+        or ``"long_tail"``: exponential with mean ``disorder / 10``, cut at
+        ``disorder``, so most events arrive soon and a few take much longer,
+        like sales from a till whose connection drops now and then.
 
     >>> pipe(rate=-1)
     Traceback (most recent call last):
@@ -248,7 +270,11 @@ def pipe(
     _require(disorder_td >= timedelta(0), "disorder", ">= 0", disorder)
     _require(_is_number(missing) and 0.0 <= missing <= 1.0, "missing", "a fraction from 0 to 1", missing)
     check_utc("start", start)
-    return Pipe(seed, float(rate), keys, distribution, float(mean), float(spread), disorder_td, float(missing), start)
+    _require(delays in DELAYS, "delays", f"one of {DELAYS}", delays)
+    return Pipe(
+        seed, float(rate), keys, distribution, float(mean), float(spread), disorder_td, float(missing), start,
+        delays,
+    )
 
 
 def _is_number(x: object) -> bool:
