@@ -184,13 +184,18 @@ class Pipe:
         names, keys, rate, missing = self.key_names, self.keys, self.rate, self.missing
         max_delay = self.disorder.total_seconds()
         if self.delays == "uniform":
-            draw_delay = lambda: rng.uniform(0.0, max_delay)  # noqa: E731
+
+            def draw_delay() -> float:
+                return rng.uniform(0.0, max_delay)
+
         else:
             # Exponential delays, mean a tenth of `disorder`, cut at `disorder`: most
             # events arrive soon, a few (a flaky connection) much later, none later
             # than `disorder`. The cut holds only e^-10 of the mass.
             rate_of_delay = 1.0 / (LONG_TAIL_MEAN * max_delay) if max_delay else 0.0
-            draw_delay = lambda: min(max_delay, rng.expovariate(rate_of_delay))  # noqa: E731
+
+            def draw_delay() -> float:
+                return min(max_delay, rng.expovariate(rate_of_delay))
         clock = self.start
         # Events wait in a heap ordered by arrival time. An event can leave once
         # the clock (the event time of the newest event made) has passed its

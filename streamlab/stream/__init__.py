@@ -7,5 +7,9 @@ Every computation here has a twin of the same name and signature in
 from streamlab.stream.runner import EventSource, Run, StreamError, run
 from streamlab.stream.summary import summarize
 from streamlab.stream.logs import LogSource, orders_changelog, orders_table
+from streamlab.stream.windows import delay_tradeoff, session, sliding, tumbling, windowed
 
-__all__ = ["EventSource", "Run", "StreamError", "run", "summarize", "LogSource", "orders_changelog", "orders_table"]
+__all__ = [
+    "EventSource", "Run", "StreamError", "run", "summarize", "LogSource", "orders_changelog", "orders_table",
+    "delay_tradeoff", "session", "sliding", "tumbling", "windowed",
+]
