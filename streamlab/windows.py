@@ -65,7 +65,6 @@ import pandas as pd
 
 from streamlab.compare import ABS_TOL, REL_TOL, Agreement, agree
 from streamlab.events import Event, Pipe, bounded, check_utc
-from streamlab.summary import REJECTED_COLUMNS
 from streamlab.summary import reject_reason as value_reject_reason
 
 __all__ = [
@@ -436,21 +435,6 @@ def watermark_frame(rows: list[tuple]) -> pd.DataFrame:
             "watermark": _utc_series(list(columns[2]), "watermark"),
         }
     )
-
-
-def rejected_frame(rows: list[tuple]) -> pd.DataFrame:
-    """The events routed aside from ``(key, value, event_time, arrival_time, reason)`` rows."""
-    columns = list(zip(*rows)) if rows else [[] for _ in range(5)]
-    frame = pd.DataFrame(
-        {
-            "key": pd.Series(list(columns[0]), dtype="str"),
-            "value": pd.Series(list(columns[1]), dtype="float64"),
-            "event_time": _utc_series(list(columns[2]), "event_time"),
-            "arrival_time": _utc_series(list(columns[3]), "arrival_time"),
-            "reason": pd.Series(list(columns[4]), dtype="str"),
-        }
-    )
-    return frame[REJECTED_COLUMNS]
 
 
 @dataclass(frozen=True)

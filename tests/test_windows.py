@@ -202,6 +202,34 @@ def test_hand_checked_sessions_merge_when_a_straggler_arrives():
     assert merged.loc["sum", ["batch", "stream", "late"]].tolist() == [15.0, 10.0, 5.0]
 
 
+def test_ties_an_event_at_the_watermark_is_on_time_and_a_window_closes_when_the_watermark_reaches_its_end():
+    pile = [
+        sale("k", 1.0, 5, 5),     # W 5
+        sale("k", 2.0, 10, 10),   # W 10 reaches [0, 10)'s end: it closes, at 09:00:10
+        sale("k", 3.0, 10, 11),   # exactly at the watermark: on time, in [10, 20)
+        sale("k", 4.0, 9, 12),    # 9 < 10: late
+    ]
+    s = stream.windowed(pile, WINDOW, delay=0)
+    assert rows(s, "window_start", "count", "emitted_at", "closed_by") == [
+        (at(0), 1, at(10), CLOSED_BY_WATERMARK), (at(10), 2, at(12), CLOSED_AT_END),
+    ]
+    assert s.late_events["value"].tolist() == [4.0]
+    assert reconcile(batch.windowed(pile, WINDOW, delay=0), s).ok
+
+
+def test_ties_a_session_stays_open_while_the_watermark_is_exactly_gap_past_its_last_event():
+    pile = [
+        sale("k", 1.0, 0, 0),
+        sale("k", 2.0, 6, 6),     # W 5 = 0 + gap: not yet past it, so the session stays open
+        sale("k", 3.0, 5, 7),     # on time (5 >= W 5) and within the gap of 0 (and of 6): one session
+    ]
+    s = stream.windowed(pile, Session(5), delay=1)
+    assert rows(s, "window_start", "window_end", "count", "emitted_at", "closed_by") == [
+        (at(0), at(6), 3, at(7), CLOSED_AT_END),
+    ]
+    assert reconcile(batch.windowed(pile, Session(5), delay=1), s).ok
+
+
 @pytest.mark.parametrize("window", [WINDOW, Sliding(10, 5, align_to=T), Session(5)])
 def test_answers_and_emission_times_do_not_depend_on_the_batch_size(window):
     reference = stream.windowed(TRACE, window, delay=5, batch_size=1)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from streamlab.events import Event, to_frame
+from streamlab.summary import rejected_frame
 from streamlab.windows import (
     CLOSED_AT_END,
     EPOCH,
@@ -32,7 +33,6 @@ from streamlab.windows import (
     in_arrival_order,
     late_frame,
     reject_reason,
-    rejected_frame,
     watermark_frame,
     windows_frame,
 )
@@ -80,8 +80,7 @@ def windowed(
     frame["seq"] = np.arange(len(pile))
     frame["reason"] = pd.Series([reject_reason(e) for e in pile], dtype="object")
     ok = frame["reason"].isna()
-    aside = frame.loc[~ok, ["key", "value", "event_time", "arrival_time", "reason"]]
-    rejected = rejected_frame(list(aside.itertuples(index=False, name=None)))
+    rejected = rejected_frame(frame.loc[~ok])
     good = frame[ok]
     ended_at = frame["arrival_time"].max() if len(frame) else None
 

@@ -55,6 +55,7 @@ from bytewax.operators.windowing import (
 
 from streamlab.events import Event
 from streamlab.stream.runner import DEFAULT_BATCH_SIZE, run
+from streamlab.summary import rejected_frame
 from streamlab.windows import (
     CLOSED_AT_END,
     CLOSED_BY_WATERMARK,
@@ -71,7 +72,6 @@ from streamlab.windows import (
     in_arrival_order,
     late_frame,
     reject_reason,
-    rejected_frame,
     watermark_frame,
     windows_frame,
 )
