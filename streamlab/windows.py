@@ -80,6 +80,8 @@ __all__ = [
     "Window",
     "Windowed",
     "check_delay",
+    "open_on_arrival",
+    "readable",
     "reconcile",
     "reject_reason",
 ]
@@ -494,6 +496,37 @@ class Windowed:
         )
 
 
+def open_on_arrival(result: Windowed) -> pd.Series:
+    """For each late event of a tumbling-window result: was its window still open when it arrived?
+
+    bytewax sets an event aside as soon as its event time is behind the
+    watermark. Flink and the Beam model (with no allowed lateness) drop an
+    event only if its window had already closed, that is if the window's end
+    was at or behind the watermark when it arrived. With the same watermark,
+    the events marked ``True`` here are those Flink or Beam would still have
+    counted. Tumbling windows only: a sliding window's event is in several
+    windows (Flink drops it from the closed ones only), and a session's extent
+    is not known until it closes.
+
+    >>> from streamlab.events import COURSE_START as T
+    >>> from streamlab.batch import windowed
+    >>> at = lambda s: T + timedelta(seconds=s)
+    >>> pile = [Event("a", 1.0, at(12), at(12)), Event("a", 1.0, at(5), at(13)), Event("a", 1.0, at(25), at(25)),
+    ...         Event("a", 1.0, at(6), at(26))]
+    >>> open_on_arrival(windowed(pile, Tumbling(10, align_to=T), delay=5)).tolist()
+    [True, False]
+    """
+    if not isinstance(result.window, Tumbling):
+        raise ValueError(f"open_on_arrival needs tumbling windows, got {result.window!r}")
+    window = result.window
+    late = result.late_events
+    ends = [window.starts_for(t.to_pydatetime())[0] + window.length for t in late["event_time"]]
+    return pd.Series(
+        [not window.has_closed(end, mark.to_pydatetime()) for end, mark in zip(ends, late["watermark"])],
+        index=late.index, dtype="bool", name="window_open_on_arrival",
+    )
+
+
 # --- batch = stream + late, window by window --------------------------------------------------
 
 
@@ -512,12 +545,15 @@ class Reconciliation:
     combined: the sum of counts and sums, the mean of the union, ``merge`` for
     a fold), and whether ``batch`` equals ``stream_plus_late``.
     ``agreement`` compares the numbers with :func:`streamlab.compare.agree`.
-    ``same_late_events``: the batch driver predicted exactly the late events the stream set aside.
+    ``same_late_events``: whether the batch driver, given the stream's delay,
+    predicted exactly the late events the stream set aside (``None`` when the
+    batch answer was computed for another delay: its answer is the same, its
+    prediction is for that delay).
     """
 
     table: pd.DataFrame
     agreement: Agreement
-    same_late_events: bool
+    same_late_events: bool | None
     unmatched_stream_windows: int
 
     @property
@@ -525,7 +561,7 @@ class Reconciliation:
         return (
             self.agreement.ok
             and bool(self.table["agree"].all())
-            and self.same_late_events
+            and self.same_late_events is not False
             and self.unmatched_stream_windows == 0
         )
 
@@ -549,7 +585,7 @@ class Reconciliation:
                     f"  {row.key} window {row.window_start.isoformat()} {row.statistic}: "
                     f"batch {row.batch!r}, stream + late {row.stream_plus_late!r}"
                 )
-        if not self.same_late_events:
+        if self.same_late_events is False:
             lines.append("The late events the batch driver predicted differ from those the stream set aside.")
         if self.unmatched_stream_windows:
             lines.append(f"{self.unmatched_stream_windows} stream windows lie in no batch window.")
@@ -577,7 +613,8 @@ def _late_key(frame: pd.DataFrame) -> list[tuple]:
 def reconcile(batch: Windowed, stream: Windowed) -> Reconciliation:
     """Show, window by window, that the batch answer = the stream answer + the late events' contribution.
 
-    Both results must be for the same window spec, delay and fold. For
+    Both results must be for the same window spec and fold. The batch answer
+    does not depend on the delay; the late events are the stream's. For
     tumbling and sliding windows, a stream window is the batch window with the
     same key and start; a late event contributes to every window it falls in.
     For sessions, adding events can only merge sessions, never split them, so
@@ -585,10 +622,9 @@ def reconcile(batch: Windowed, stream: Windowed) -> Reconciliation:
     event inside one too: the batch session's answer is that of the stream
     sessions inside it plus that of the late events inside it.
     """
-    if (batch.window, batch.delay) != (stream.window, stream.delay) or batch.fold is not stream.fold:
+    if batch.window != stream.window or batch.fold is not stream.fold:
         raise ValueError(
-            "reconcile needs two answers to the same question: got "
-            f"{batch.window!r} delay {_seconds(batch.delay)} against {stream.window!r} delay {_seconds(stream.delay)}"
+            f"reconcile needs two answers to the same question: got {batch.window!r} against {stream.window!r}"
             + ("" if batch.fold is stream.fold else ", and different folds")
         )
     window, fold = batch.window, batch.fold
@@ -680,7 +716,34 @@ def reconcile(batch: Windowed, stream: Windowed) -> Reconciliation:
     left = pd.DataFrame({st: parts[st][0] for st in STATISTICS}, index=pd.Index(labels, name="key"))
     right = pd.DataFrame({st: parts[st][3] for st in STATISTICS}, index=pd.Index(labels, name="key"))
     agreement = agree(left, right, names=("batch", "stream + late"))
-    same_late = _late_key(batch.late_events) == _late_key(stream.late_events)
+    # The batch driver's prediction of the late events is for its own delay; compare when they match.
+    same_late = None if batch.delay != stream.delay else _late_key(batch.late_events) == _late_key(stream.late_events)
     return Reconciliation(table=table, agreement=agreement, same_late_events=same_late,
                           unmatched_stream_windows=unmatched)
 
+
+
+def readable(frame: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """A copy of a result frame for reading: times as clock times, durations in seconds, floats rounded.
+
+    Times show as ``HH:MM:SS`` (with milliseconds if any time has a fraction of a
+    second); durations become seconds; only the display changes.
+
+    >>> from streamlab.events import COURSE_START as T
+    >>> frame = pd.DataFrame({"at": [pd.Timestamp(T) + pd.Timedelta(seconds=75)],
+    ...                       "waited": [pd.Timedelta(seconds=1.5)], "mean": [2 / 3]})
+    >>> readable(frame).to_dict("records")
+    [{'at': '00:01:15', 'waited': 1.5, 'mean': 0.67}]
+    """
+    out = frame.copy()
+    for name in out.columns:
+        column = out[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(column):
+            fractional = bool((column.dropna().dt.microsecond != 0).any())
+            shown = column.dt.strftime("%H:%M:%S.%f").str[:-3] if fractional else column.dt.strftime("%H:%M:%S")
+            out[name] = shown.astype("object").where(column.notna(), "")
+        elif pd.api.types.is_timedelta64_dtype(column):
+            out[name] = column.dt.total_seconds().round(3)
+        elif pd.api.types.is_float_dtype(column):
+            out[name] = column.round(decimals)
+    return out

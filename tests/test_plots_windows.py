@@ -46,6 +46,9 @@ def test_batch_versus_stream_stacks_the_late_contribution_on_the_stream_bar(ax):
     # Three windows: batch bars, then stream bars, then late bars stacked on the stream ones.
     assert heights == [72.0, 6.0, 2.0, 34.0, 6.0, 2.0, 38.0, 0.0, 0.0]
     assert [round(p.get_y(), 6) for p in ax.patches[6:]] == [34.0, 6.0, 2.0]
+    ax.clear()
+    plots.batch_versus_stream(r, statistic="count", key="store-1", limit=1, ax=ax)
+    assert [p.get_height() for p in ax.patches] == [5, 3, 2]
     with pytest.raises(ValueError, match="statistic must be 'count' or 'sum'"):
         plots.batch_versus_stream(r, statistic="mean", ax=ax)
 

@@ -124,19 +124,20 @@ def batch_versus_stream(
     *,
     statistic: str = "count",
     key: str | None = None,
+    limit: int | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Per window, the batch answer beside the stream's, with the late events' contribution stacked on top.
 
     ``statistic`` is ``"count"`` or ``"sum"`` (they add up; a mean does not).
-    One key: the first, unless ``key`` is given.
+    One key: the first, unless ``key`` is given; its first ``limit`` windows (all by default).
     """
     if statistic not in ("count", "sum"):
         raise ValueError(f"statistic must be 'count' or 'sum' (they add up), got {statistic!r}")
     ax = ax or plt.gca()
     table = reconciliation.table
     key = _pick_key(table["key"], key)
-    rows = table[(table["key"] == key) & (table["statistic"] == statistic)]
+    rows = table[(table["key"] == key) & (table["statistic"] == statistic)].head(limit)
     x = np.arange(len(rows))
     width = 0.38
     batch = rows["batch"].astype("float64").to_numpy()
@@ -157,11 +158,15 @@ def delay_tradeoff(curve: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """The watermark's trade-off, measured: share of events late and answer latency, against the delay.
 
     ``curve`` is the frame :func:`streamlab.stream.delay_tradeoff` returns. The
-    late share is on the left axis; the median latency of the answers on a
+    late share is on the left axis (dashed: the share Flink or Beam would drop,
+    for tumbling windows); the median latency of the answers on a
     second axis on the right (returned axes: the left one).
     """
     ax = ax or plt.gca()
-    ax.plot(curve["delay_s"], curve["late_share"], marker="o", color="C3", label="events late")
+    ax.plot(curve["delay_s"], curve["late_share"], marker="o", color="C3", label="events late (bytewax)")
+    if "closed_window_share" in curve:
+        ax.plot(curve["delay_s"], curve["closed_window_share"], marker="o", linestyle="--", color="C3",
+                alpha=0.6, label="events whose window had closed (dropped by Flink, Beam)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(bottom=0)
     ax.set_xlabel("watermark delay (s)")

@@ -71,6 +71,7 @@ from streamlab.windows import (
     check_window,
     in_arrival_order,
     late_frame,
+    open_on_arrival,
     reject_reason,
     watermark_frame,
     windows_frame,
@@ -361,7 +362,10 @@ def delay_tradeoff(
     ``late_share`` (late events / events that could be counted), ``windows``
     (answered when the watermark passed them; those closed only by the end of
     the input are left out, as their latency says nothing about the delay),
-    and the ``median_latency_s`` and ``max_latency_s`` of their answers.
+    and the ``median_latency_s`` and ``max_latency_s`` of their answers. For
+    tumbling windows, ``closed_window_share`` is the share of events whose
+    window had already closed when they arrived: those Flink or Beam would
+    drop with the same watermark (see :func:`~streamlab.windows.open_on_arrival`).
 
     >>> from streamlab.events import pipe
     >>> curve = delay_tradeoff(pipe(seed=1, disorder=4), Tumbling(10), [0, 4], limit=500)
@@ -383,4 +387,7 @@ def delay_tradeoff(
             "median_latency_s": latency.median(),
             "max_latency_s": latency.max(),
         })
+        if isinstance(window, Tumbling):
+            dropped = int((~open_on_arrival(result)).sum())
+            rows[-1]["closed_window_share"] = dropped / counted if counted else 0.0
     return pd.DataFrame(rows).astype({"late_events": "int64", "windows": "int64"})
