@@ -175,6 +175,11 @@ class Tumbling:
         """Whether a window ending at ``window_end`` has closed once the watermark is ``watermark``."""
         return watermark >= window_end
 
+    @property
+    def label(self) -> str:
+        """In words, for titles: ``tumbling windows of 10 s``."""
+        return f"tumbling windows of {self.length.total_seconds():g} s"
+
     def __repr__(self) -> str:
         aligned = "" if self.align_to == EPOCH else f", align_to={self.align_to.isoformat()}"
         return f"Tumbling(length={_seconds(self.length)}{aligned})"
@@ -216,6 +221,11 @@ class Sliding:
         """Whether a window ending at ``window_end`` has closed once the watermark is ``watermark``."""
         return watermark >= window_end
 
+    @property
+    def label(self) -> str:
+        """In words, for titles: ``sliding windows of 60 s, every 15 s``."""
+        return f"sliding windows of {self.length.total_seconds():g} s, every {self.slide.total_seconds():g} s"
+
     def __repr__(self) -> str:
         aligned = "" if self.align_to == EPOCH else f", align_to={self.align_to.isoformat()}"
         return f"Sliding(length={_seconds(self.length)}, slide={_seconds(self.slide)}{aligned})"
@@ -243,6 +253,11 @@ class Session:
     def has_closed(self, window_end: datetime, watermark: datetime) -> bool:
         """Whether a session whose last event is at ``window_end`` has closed at ``watermark``."""
         return watermark > window_end + self.gap
+
+    @property
+    def label(self) -> str:
+        """In words, for titles: ``sessions, gap 5 s``."""
+        return f"sessions, gap {self.gap.total_seconds():g} s"
 
     def __repr__(self) -> str:
         return f"Session(gap={_seconds(self.gap)})"
@@ -688,17 +703,16 @@ def reconcile(batch: Windowed, stream: Windowed) -> Reconciliation:
         "mean": (bw["mean"].to_numpy(), mean(stream_sum, stream_count), mean(late_sum, late_count),
                  mean(both_sum, both_count)),
     }
-    frames = []
+    tables = []
     for statistic, (b, s, late, both) in parts.items():
-        frames.append(pd.DataFrame({
+        # Object columns, so that counts stay whole numbers next to sums (and a fold's values).
+        values = {name: pd.Series(np.asarray(v).tolist(), dtype="object")
+                  for name, v in (("batch", b), ("stream", s), ("late", late), ("stream_plus_late", both))}
+        tables.append(pd.DataFrame({
             "key": bw["key"], "window_start": bw["window_start"], "window_end": bw["window_end"],
-            "statistic": statistic, "batch": b, "stream": s, "late": late, "stream_plus_late": both,
+            "statistic": statistic, **values,
+            "agree": [_same(x, y) for x, y in zip(values["batch"], values["stream_plus_late"])],
         }))
-    numeric = pd.concat(frames, ignore_index=True)
-    numeric["agree"] = [
-        _same(b, both) for b, both in zip(numeric["batch"], numeric["stream_plus_late"])
-    ]
-    tables = [numeric.astype({"batch": "object", "stream": "object", "late": "object", "stream_plus_late": "object"})]
     if fold:
         # Late events are folded in event-time order, as bytewax feeds a window.
         late_acc = [fold.over(sorted(evs, key=lambda e: e.event_time)) for evs in late_events]

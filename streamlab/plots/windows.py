@@ -114,7 +114,7 @@ def event_time_chart(
     ax.yaxis.set_major_formatter(_CLOCK)
     ax.set_xlabel("event time: when it happened")
     ax.set_ylabel("arrival time: when it arrived")
-    ax.set_title(f"{key}: event time against arrival time ({result.window!r})")
+    ax.set_title(f"{key}: event time against arrival time ({result.window.label})")
     ax.legend(loc="upper left", fontsize="x-small")
     return ax
 
@@ -150,7 +150,9 @@ def batch_versus_stream(
     ax.set_xlabel("window start (event time)")
     ax.set_ylabel(statistic)
     ax.set_title(f"{key}: batch = stream + late, window by window ({statistic})")
-    ax.legend(loc="best")
+    # Headroom above the bars for the legend, so it never hides one.
+    ax.set_ylim(0, max(batch.max(initial=0.0), (stream + late).max(initial=0.0), 1.0) * 1.25)
+    ax.legend(loc="upper center", ncol=3)
     return ax
 
 
@@ -167,7 +169,7 @@ def delay_tradeoff(curve: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     if "closed_window_share" in curve:
         ax.plot(curve["delay_s"], curve["closed_window_share"], marker="o", linestyle="--", color="C3",
                 alpha=0.6, label="events whose window had closed (dropped by Flink, Beam)")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylim(bottom=0)
     ax.set_xlabel("watermark delay (s)")
     ax.set_ylabel("events late (set aside)", color="C3")
@@ -177,6 +179,6 @@ def delay_tradeoff(curve: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     right.set_ylim(bottom=0)
     right.grid(False)
     lines = ax.get_lines() + right.get_lines()
-    ax.legend(lines, [line.get_label() for line in lines], loc="center right")
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center")
     ax.set_title("Waiting longer: fewer late events, later answers")
     return ax
