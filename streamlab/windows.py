@@ -96,6 +96,9 @@ CLOSED_BY_WATERMARK = "watermark"
 #: ``closed_by`` of a window still open when the input ended (its answer came out then).
 CLOSED_AT_END = "end of input"
 
+#: The longest watermark delay accepted: a hundred years.
+MAX_DELAY = timedelta(days=36_500)
+
 STATISTICS = ("count", "sum", "mean")
 WINDOW_COLUMNS = ["key", "window_start", "window_end", *STATISTICS, "emitted_at", "latency", "closed_by"]
 LATE_COLUMNS = ["key", "value", "event_time", "arrival_time", "watermark"]
@@ -134,7 +137,11 @@ def check_delay(delay: timedelta | float) -> timedelta:
     ...
     ValueError: delay must be >= 0, got -3
     """
-    return _duration("delay", delay, positive=False)
+    td = _duration("delay", delay, positive=False)
+    if td > MAX_DELAY:
+        # Far beyond any stream, and event_time - delay would leave the range of datetimes.
+        raise ValueError(f"delay must be at most {MAX_DELAY.days} days, got {_show(delay)}")
+    return td
 
 
 def _seconds(td: timedelta) -> str:
@@ -645,13 +652,15 @@ def reconcile(batch: Windowed, stream: Windowed) -> Reconciliation:
     window, fold = batch.window, batch.fold
     bw = batch.windows.reset_index(drop=True)
     index = {(k, s): i for i, (k, s) in enumerate(zip(bw["key"], bw["window_start"]))}
-    by_key: dict[str, list[int]] = {}
-    for i, k in enumerate(bw["key"]):
-        by_key.setdefault(k, []).append(i)  # rows are sorted by key, then start
+    by_key: dict[str, tuple[list[int], list[pd.Timestamp]]] = {}
+    for i, (k, start) in enumerate(zip(bw["key"], bw["window_start"])):
+        rows, starts = by_key.setdefault(k, ([], []))  # rows are sorted by key, then start
+        rows.append(i)
+        starts.append(start)
 
     def session_row(key: str, start: pd.Timestamp, end: pd.Timestamp) -> int | None:
-        rows = by_key.get(key, [])
-        starts = [bw.at[i, "window_start"] for i in rows]
+        """The batch session that holds [start, end]: the last one starting at or before start."""
+        rows, starts = by_key.get(key, ([], []))
         pos = bisect.bisect_right(starts, start) - 1
         if pos >= 0 and bw.at[rows[pos], "window_end"] >= end:
             return rows[pos]
@@ -690,7 +699,8 @@ def reconcile(batch: Windowed, stream: Windowed) -> Reconciliation:
                 continue
             late_count[row] += 1
             late_sum[row] += v
-            late_events[row].append(Event(k, float(v), et.to_pydatetime(), at.to_pydatetime()))
+            if fold:
+                late_events[row].append(Event(k, float(v), et.to_pydatetime(), at.to_pydatetime()))
 
     def mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -479,6 +479,7 @@ def test_clock_skew_and_missing_values_are_routed_aside_and_never_move_the_water
         (lambda: Tumbling(10, align_to=datetime(2026, 3, 1)), ValueError, "align_to must be timezone-aware UTC"),
         (lambda: stream.windowed(TRACE, WINDOW, delay=-3), ValueError, "delay must be >= 0, got -3"),
         (lambda: batch.windowed(TRACE, WINDOW, delay=timedelta(seconds=-1)), ValueError, "delay must be >= 0, got -1s"),
+        (lambda: stream.windowed(TRACE, WINDOW, delay=timedelta(days=40_000)), ValueError, "delay must be at most"),
         (lambda: batch.windowed(TRACE, "tumbling"), TypeError, "window must be Tumbling"),
         (lambda: stream.windowed(TRACE, WINDOW, fold=max), TypeError, "fold must be a Fold"),
         (lambda: Fold("count", int, max, max), ValueError, "name must not be one of the columns"),
@@ -508,6 +509,45 @@ def test_naive_times_in_a_frame_are_refused():
     for driver in (batch, stream):
         with pytest.raises(ValueError, match="event 0: event_time must be timezone-aware UTC"):
             driver.windowed(frame, WINDOW)
+
+
+def test_the_clock_is_simulated_a_slow_pipe_makes_no_event_late():
+    """bytewax's default EventClock adds wall-clock time to the watermark; ours must not."""
+    import time
+
+    import bytewax.operators as op
+    from bytewax.operators.windowing import EventClock, TumblingWindower, fold_window
+
+    from streamlab.stream import run
+    from streamlab.stream.windows import windows_flow
+
+    in_order = [sale("a", 1.0, i / 1000, i / 1000) for i in range(40)]   # a sale every millisecond
+
+    def slowly():
+        for e in in_order:
+            time.sleep(0.003)   # but each takes 3 ms of wall-clock time to come through
+            yield e
+
+    # The dataflow itself, fed lazily by the slow generator (stream.windowed would sort a pile first).
+    ours = run(windows_flow(Tumbling(1, align_to=T), timedelta(0), None), slowly(), batch_size=1)
+    assert ours["late"] == [] and [acc[0] for _, (_, acc) in ours["windows"]] == [40]
+
+    def default_clock(events):
+        keyed = op.key_on("key", events, lambda e: e.key)
+        clock = EventClock(lambda e: e.event_time, timedelta(0))   # wall clock included
+        out = fold_window("w", keyed, clock, TumblingWindower(timedelta(seconds=1), T), int, lambda n, _: n + 1,
+                          lambda a, b: a + b)
+        return out.late
+
+    assert len(run(default_clock, slowly(), batch_size=1)["out"]) > 0   # the trap this course avoids
+
+
+def test_the_dataflow_refuses_events_out_of_arrival_order():
+    from streamlab.stream import StreamError, run
+    from streamlab.stream.windows import windows_flow
+
+    with pytest.raises(StreamError, match="events must come in arrival order"):
+        run(windows_flow(WINDOW, timedelta(0), None), list(reversed(TRACE)))
 
 
 # --- The watermark's trade-off --------------------------------------------------------------------
