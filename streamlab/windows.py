@@ -31,7 +31,13 @@ Three kinds of window, described by :class:`Tumbling`, :class:`Sliding` and
   ends closes then, at the arrival time of the last event read (``closed_by``
   says which).
 * So with ``delay`` at least as long as the longest any event takes to arrive,
-  no event is late and the stream's answers equal the batch's.
+  no event is late and the stream's answers equal the batch's. (What decides
+  exactly is how far an event is behind the newest event of its key seen
+  before it; that is never more than the longest delay, often less.)
+* Each answer says when it became known: ``emitted_at`` is the arrival time of
+  the event that moved the watermark past the window (``closed_by`` is
+  ``"watermark"``), or the arrival time of the last event read if the window
+  was still open when the input ended (``closed_by`` is ``"end of input"``).
 
 **Events that cannot be counted** are routed aside to ``rejected`` with a reason,
 and never move a watermark: a missing or infinite value, and an event that
@@ -472,6 +478,10 @@ class Windowed:
     (:data:`CLOSED_BY_WATERMARK` or :data:`CLOSED_AT_END`). The batch driver
     answers every window once, when the pile is complete; the stream each one
     when its key's watermark passes it, counting only the events that were not late.
+    A session's ``window_end`` is its last event, so its latency includes the
+    ``gap``; an answer forced out by the end of the input may even have a
+    negative latency (it came out before its window ended), which is why
+    ``closed_by`` marks it.
 
     ``late_events``: the events a stream with this ``delay`` sets aside as late,
     with the ``watermark`` they arrived behind. The stream reports the ones it
@@ -481,6 +491,7 @@ class Windowed:
     ``watermark``: every advance of each key's watermark, with the arrival time
     that caused it. ``rejected``: the events that cannot be counted, with a
     reason. ``events_read``: every event read; counts reconcile (checked here).
+    ``ended_at``: the arrival time of the last event read, when the input ended.
     """
 
     driver: str

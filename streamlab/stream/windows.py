@@ -23,10 +23,10 @@ past them, or at the end of the input. Nothing depends on the wall clock.
 the watermark passes the window's end. The arrival time of the event that
 pushed it there is ``emitted_at``, recovered by matching each closed window's
 end (from the operator's metadata output) with the watermark's advances. bytewax
-itself emits at the end of the batch of events holding that event (one event
-later with ``batch_size=1``, up to a batch later by default); ``emitted_at`` is
-the earliest moment the answer could be known, the same whatever the batch
-size. A window still open when the input ends closes then: its
+itself hands the answer on after the whole batch of events holding that event
+(right after it with ``batch_size=1``, up to a batch of events later by
+default); ``emitted_at`` is the earliest moment the answer could be known, the
+same whatever the batch size. A window still open when the input ends closes then: its
 ``emitted_at`` is the arrival time of the last event read and ``closed_by``
 says ``"end of input"``, so no one mistakes it for a watermark close.
 """
