@@ -185,7 +185,7 @@ def test_at_least_once_accepts_correct_variants(variant):
         (consumer_loop(commit=False), "you did not commit before the crash"),
         (commit_at_the_end, "you did not commit before the crash"),
         (consumer_loop(polls=1), "keep polling until a poll returns nothing"),
-        (consumer_loop(poll_size=lambda b: 3 * b), "more than a batch"),
+        (consumer_loop(poll_size=lambda b: 3 * b), "replays fewer than"),
         (consumer_loop(commit_if=lambda records, batch: len(records) == batch), "left uncommitted"),
         (consumer_loop(returns=lambda n: None), "return how many records this call handled"),
         (consumer_loop(decode=True), "call handle with the record itself"),

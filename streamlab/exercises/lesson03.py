@@ -294,8 +294,8 @@ def at_least_once(fn: Callable[[Log, str, Callable[[Record], None], int], Any]) 
                 )
             if len(replayed) >= batch:
                 raise Mistake(
-                    f"after the crash the restart replayed {len(replayed)} records, more than a batch of {batch}: "
-                    "poll at most `batch` records at a time and commit after each batch."
+                    f"after the crash the restart replayed {len(replayed)} records; committing after each batch of "
+                    f"{batch} replays fewer than {batch}. Poll at most `batch` records at a time and commit after each."
                 )
             left = sum(log.lag("loyalty").values())
             if left:
