@@ -7,5 +7,9 @@ Every function here has a twin of the same name and signature in
 from streamlab.batch.summary import summarize
 from streamlab.batch.logs import orders_changelog, orders_table
 from streamlab.batch.windows import session, sliding, tumbling, windowed
+from streamlab.batch.fraud import detect_fraud
 
-__all__ = ["summarize", "orders_changelog", "orders_table", "session", "sliding", "tumbling", "windowed"]
+__all__ = [
+    "summarize", "orders_changelog", "orders_table", "session", "sliding", "tumbling", "windowed",
+    "detect_fraud",
+]

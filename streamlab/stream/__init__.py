@@ -8,8 +8,10 @@ from streamlab.stream.runner import EventSource, Run, StreamError, run
 from streamlab.stream.summary import summarize
 from streamlab.stream.logs import LogSource, orders_changelog, orders_table
 from streamlab.stream.windows import delay_tradeoff, session, sliding, tumbling, windowed
+from streamlab.stream.fraud import detect_fraud
 
 __all__ = [
     "EventSource", "Run", "StreamError", "run", "summarize", "LogSource", "orders_changelog", "orders_table",
     "delay_tradeoff", "session", "sliding", "tumbling", "windowed",
+    "detect_fraud",
 ]
