@@ -38,7 +38,7 @@ from typing import NamedTuple
 import pandas as pd
 from haversine import haversine
 
-from streamlab.events import COURSE_START, bounded, check_utc
+from streamlab.events import COURSE_START, Pipe, bounded, check_utc
 
 __all__ = [
     "CITIES",
@@ -312,16 +312,19 @@ class _Card:
         return self.location
 
 
-class PurchasePipe:
+class PurchasePipe(Pipe):
     """An unbounded, seeded stream of card purchases in arrival order, with labelled fraud.
 
     Iterating yields :class:`Purchase` records only; :meth:`truth` gives the
     ground truth for the same purchases, kept apart so that no detector reads
     it. ``profiles`` is the card profile table (the context for enrichment).
     Build one with :func:`purchases`; parameters are checked there.
+
+    It is a :class:`~streamlab.events.Pipe` (of purchases rather than events),
+    so everything that refuses to read a pipe without a bound refuses this one.
     """
 
-    def __init__(
+    def __init__(  # a Pipe of its own kind: Pipe.__init__ describes sales events, so it is not called
         self, seed: int, cards: int, rate: float, fraud: float, travel: float,
         bad: float, disorder: timedelta, start: datetime,
     ) -> None:

@@ -111,7 +111,7 @@ def detect_fraud(
             history.remember(p, alerts)
             raised.extend((a, job_at) for a in alerts)
 
-    rejected = enriched[reason.notna()].assign(reason=reason[reason.notna()])[REJECTED_COLUMNS]
+    rejected = enriched[reason.notna()].assign(reason=reason[reason.notna()].astype("str"))[REJECTED_COLUMNS]
     rejected = rejected.sort_values(["arrival_time", "purchase_id"], kind="stable").reset_index(drop=True)
     return Detection(alerts=alerts_frame(raised), rejected=rejected, purchases_read=len(frame), checked=len(checked))
 
