@@ -36,6 +36,7 @@ True
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import numbers
 from collections.abc import Iterable, Mapping
@@ -169,12 +170,12 @@ class Rules:
             if not isinstance(value, timedelta) or value < timedelta(0):
                 raise ValueError(f"{name} must be a timedelta >= 0, got {value!r}")
 
-    @property
+    @functools.cached_property
     def travel_horizon(self) -> timedelta:
         """Swipes further apart in time than this can never be impossible travel: the far side of the Earth is closer."""
         return timedelta(hours=MAX_DISTANCE_KM / self.max_speed_kmh)
 
-    @property
+    @functools.cached_property
     def retention(self) -> timedelta:
         """How long (in event time) behind its newest swipe a card's history must reach back."""
         return max(self.travel_horizon, self.burst_window) + self.allowed_lateness
@@ -312,14 +313,19 @@ def check(purchase: Purchase, profile: CardProfile, history: CardHistory, rules:
             AMOUNT, purchase.card, purchase.purchase_id, None, amount, purchase.event_time,
             f"${amount:,.2f} is {amount / profile.usual_max:.1f}× the card's usual maximum ${profile.usual_max:,.2f}",
         ))
-    t = purchase.event_time
+    t, pid = purchase.event_time, purchase.purchase_id
     horizon = rules.travel_horizon
     lat, lon = purchase.lat, purchase.lon
     for other in history.swipes:
-        gap = t - other.event_time if t >= other.event_time else other.event_time - t
+        when = other.event_time
+        gap = t - when if t >= when else when - t
         if gap > horizon or (other.lat == lat and other.lon == lon):
             continue
-        first, second = (other, purchase) if _order(other) < _order(purchase) else (purchase, other)
+        # The pair in event-time order (by id at the same second), however it arrived.
+        if when < t or (when == t and other.purchase_id < pid):
+            first, second = other, purchase
+        else:
+            first, second = purchase, other
         km = distance_km(first.lat, first.lon, second.lat, second.lon)
         seconds = gap.total_seconds()
         # km / hours > max speed, written without dividing: swipes can share a second.

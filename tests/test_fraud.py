@@ -446,3 +446,15 @@ def test_money_at_stake_by_hand():
 def test_nightly_run_is_two_in_the_morning_after_the_pile_closed():
     assert nightly_run(T + timedelta(hours=5)) == T + timedelta(days=1, hours=2)
     assert nightly_run(T) == T + timedelta(hours=2)
+
+
+def test_batch_accepts_a_frame_of_purchases_but_not_a_cut_of_one():
+    from streamlab.purchases import purchases_frame
+
+    trace = adversarial_trace()
+    frame = purchases_frame(trace.purchases)
+    from_frame = batch.detect_fraud(frame, trace.profiles)
+    assert agree_alerts(from_frame, batch.detect_fraud(trace.purchases, trace.profiles)).ok
+    assert dict(zip(from_frame.rejected["purchase_id"], from_frame.rejected["reason"])) == EXPECTED_ASIDE
+    with pytest.raises(ValueError, match="already a finite pile"):
+        batch.detect_fraud(frame, trace.profiles, limit=3)

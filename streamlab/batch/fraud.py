@@ -94,19 +94,23 @@ def detect_fraud(
 
     # Lateness is about arrival order, which is the pile's row order: the newest
     # event time among the card's earlier rows that were not routed aside.
-    good = reason.isna()
-    newest = enriched.loc[good].groupby("card", sort=False)["event_time"].cummax()
-    newest_before = newest.groupby(enriched.loc[good, "card"], sort=False).shift()
-    for i, t, n in zip(newest_before.index, enriched.loc[good, "event_time"], newest_before):
-        if too_late(t, None if pd.isna(n) else n, rules):
+    good = enriched[reason.isna()]
+    newest = good.groupby("card", sort=False)["event_time"].cummax()
+    newest_before = newest.groupby(good["card"], sort=False).shift()
+    # Only a purchase older than the card's newest so far can be too late; the shared rule decides.
+    behind = good["event_time"] < newest_before
+    for i in behind.index[behind.to_numpy()]:
+        if too_late(good.at[i, "event_time"], newest_before.at[i], rules):
             reason.loc[i] = TOO_LATE
 
     checked = enriched[reason.isna()].sort_values(["card", "event_time", "purchase_id"], kind="stable")
+    records = _purchases(checked, pile)
     raised: list[tuple[Alert, datetime | None]] = []
-    for card, rows in checked.groupby("card", sort=False):
+    for card, rows in checked.groupby("card", sort=False).indices.items():
         profile = profiles[card]
         history = CardHistory(rules)
-        for p in _purchases(rows, pile):
+        for row in rows:  # the card's purchases in event-time order
+            p = records[row]
             alerts = check(p, profile, history, rules)
             history.remember(p, alerts)
             raised.extend((a, job_at) for a in alerts)
@@ -116,8 +120,8 @@ def detect_fraud(
     return Detection(alerts=alerts_frame(raised), rejected=rejected, purchases_read=len(frame), checked=len(checked))
 
 
-def _purchases(rows: pd.DataFrame, pile: list[Purchase] | None) -> Iterable[Purchase]:
-    """The purchases of these rows: the pile's own records, or rebuilt from a frame's rows."""
+def _purchases(rows: pd.DataFrame, pile: list[Purchase] | None) -> list[Purchase]:
+    """The purchases of these rows, in row order: the pile's own records, or rebuilt from a frame's rows."""
     if pile is not None:
         return [pile[i] for i in rows.index]
     return [
