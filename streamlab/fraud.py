@@ -22,9 +22,10 @@ with the card's history *by event time, whatever order they arrived in*, and
 blame a pair by where its swipes are, not by which arrived first, so the alerts
 do not depend on arrival order: the stream (arrival order) and the batch job
 (event-time order) raise the same alerts. One limit makes that true: the stream
-only remembers so much (:attr:`Rules.retention`); a purchase that arrives more
-than ``allowed_lateness`` behind its card's newest purchase is routed aside
-(:data:`TOO_LATE`) by both drivers.
+only remembers so much (:attr:`Rules.retention`). So each card has a watermark,
+as in lesson 04: its newest event time seen minus ``allowed_lateness``; a
+purchase that arrives behind its card's watermark is routed aside
+(:data:`TOO_LATE`) by both drivers, never half-checked.
 
 >>> from streamlab.purchases import adversarial_trace
 >>> trace = adversarial_trace()
@@ -48,6 +49,7 @@ import pandas as pd
 from haversine import haversine
 
 from streamlab.purchases import CardProfile, Purchase, purchases_frame
+from streamlab.windows import SKEW
 
 __all__ = [
     "AlertAgreement",
@@ -67,6 +69,7 @@ __all__ = [
     "REJECTED_COLUMNS",
     "RULES",
     "Rules",
+    "SKEW",
     "Score",
     "TOO_LATE",
     "TRAVEL",
@@ -98,8 +101,9 @@ NEGATIVE_AMOUNT = "negative amount"
 MISSING_LOCATION = "missing location (latitude or longitude is None or NaN)"
 BAD_LOCATION = "location out of range (latitude -90 to 90, longitude -180 to 180)"
 TOO_LATE = "arrived too late: more than allowed_lateness behind its card's newest purchase"
+# SKEW, "arrived before it happened (clock skew)", is lesson 04's reason, in the same words.
 REASONS: tuple[str, ...] = (
-    UNKNOWN_CARD, MISSING_AMOUNT, INFINITE_AMOUNT, NEGATIVE_AMOUNT, MISSING_LOCATION, BAD_LOCATION, TOO_LATE,
+    UNKNOWN_CARD, SKEW, MISSING_AMOUNT, INFINITE_AMOUNT, NEGATIVE_AMOUNT, MISSING_LOCATION, BAD_LOCATION, TOO_LATE,
 )
 
 #: Half the Earth's circumference on the haversine package's mean radius: no
@@ -185,18 +189,27 @@ class Rules:
 RULES = Rules()
 
 
-def reject_reason(amount: float | None, lat: float | None, lon: float | None, known_card: bool) -> str | None:
+def reject_reason(
+    amount: float | None, lat: float | None, lon: float | None, *, known_card: bool, clock_skew: bool
+) -> str | None:
     """Say why a purchase cannot be checked, or ``None`` if it can. The first problem found is the reason.
 
-    >>> reject_reason(12.5, 48.86, 2.35, known_card=True) is None
+    ``known_card``: the card is in the profile table. ``clock_skew``: the
+    purchase arrived before it happened (``arrival_time < event_time``); some
+    clock is wrong and no one can tell which, so, as in lesson 04's windows, it
+    is set aside rather than trusted.
+
+    >>> reject_reason(12.5, 48.86, 2.35, known_card=True, clock_skew=False) is None
     True
-    >>> reject_reason(-3.0, 48.86, 2.35, known_card=True)
+    >>> reject_reason(-3.0, 48.86, 2.35, known_card=True, clock_skew=False)
     'negative amount'
-    >>> reject_reason(12.5, None, 2.35, known_card=True)
+    >>> reject_reason(12.5, None, 2.35, known_card=True, clock_skew=False)
     'missing location (latitude or longitude is None or NaN)'
     """
     if not known_card:
         return UNKNOWN_CARD
+    if clock_skew:
+        return SKEW
     if amount is None or amount != amount:  # NaN is the one value not equal to itself
         return MISSING_AMOUNT
     if math.isinf(amount):
@@ -214,7 +227,9 @@ def too_late(event_time: datetime, newest: datetime | None, rules: Rules = RULES
     """Whether a purchase arrived too far behind its card's newest purchase to be checked.
 
     ``newest`` is the latest event time among the card's purchases that arrived
-    before this one and were checked (``None`` if there are none).
+    before this one and were checked (``None`` if there are none); ``newest -
+    allowed_lateness`` is the card's watermark, as in lesson 04, and a purchase
+    behind it is late.
 
     >>> from streamlab.events import COURSE_START as T
     >>> too_late(T, T + timedelta(minutes=59)), too_late(T, T + timedelta(minutes=61))
@@ -400,7 +415,10 @@ def decide(
     aside: bad input (:func:`reject_reason`) or arrived too late (:func:`too_late`).
     Both drivers and the plain loop call this, one purchase at a time.
     """
-    reason = reject_reason(purchase.amount, purchase.lat, purchase.lon, profile is not None)
+    reason = reject_reason(
+        purchase.amount, purchase.lat, purchase.lon,
+        known_card=profile is not None, clock_skew=purchase.arrival_time < purchase.event_time,
+    )
     if reason is not None:
         return [], reason
     if too_late(purchase.event_time, history.newest, rules):

@@ -23,6 +23,7 @@ from streamlab.fraud import (
     MISSING_LOCATION,
     NEGATIVE_AMOUNT,
     RULES,
+    SKEW,
     STOPPED,
     TOO_LATE,
     TRAVEL,
@@ -359,6 +360,7 @@ def test_rules_are_checked_with_clear_errors(kwargs, message):
         ({"lon": math.nan}, MISSING_LOCATION),
         ({"lat": 95.0}, BAD_LOCATION),
         ({"lon": -181.0}, BAD_LOCATION),
+        ({"arrival_time": T - timedelta(seconds=1)}, SKEW),
     ],
 )
 @pytest.mark.parametrize("driver", DRIVERS)

@@ -84,10 +84,11 @@ def detect_fraud(
         profiles_frame(profiles), on="card", how="left", validate="many_to_one", indicator="profile"
     )
     known = enriched.pop("profile").eq("both")
+    skewed = enriched["arrival_time"] < enriched["event_time"]
     reason = pd.Series(
         [
-            reject_reason(a, la, lo, k)
-            for a, la, lo, k in zip(enriched["amount"], enriched["lat"], enriched["lon"], known)
+            reject_reason(a, la, lo, known_card=k, clock_skew=sk)
+            for a, la, lo, k, sk in zip(enriched["amount"], enriched["lat"], enriched["lon"], known, skewed)
         ],
         index=enriched.index, dtype="object",
     )
