@@ -15,33 +15,33 @@ from streamlab.fraud import OUTCOMES, TRAVEL, Detection
 from streamlab.purchases import Purchase, purchases_frame
 
 
-def great_circle(lat1: float, lon1: float, lat2: float, lon2: float, points: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Points along the shortest path on the sphere between two places, as latitudes and longitudes in degrees.
+def arc(lat1: float, lon1: float, lat2: float, lon2: float, points: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """A curved line between two places on a latitude-longitude map, the short way round.
 
-    The path is interpolated between the two places' unit vectors (spherical
-    linear interpolation), so it is the great circle, and it crosses the
-    antimeridian when that is shorter.
+    Like a flight route on a wall map: it bulges to one side of the straight
+    line, and crosses the antimeridian when that way is shorter (longitudes come
+    back wrapped into -180..180). A picture, not a route: the distance the rules
+    use is :func:`streamlab.fraud.distance_km`.
 
-    >>> lat, lon = great_circle(0.0, 170.0, 0.0, -170.0, points=3)
-    >>> lat.round(6).tolist(), lon.round(6).tolist()
-    ([0.0, 0.0, 0.0], [170.0, 180.0, -170.0])
+    >>> lat, lon = arc(0.0, 170.0, 0.0, -170.0, points=3)
+    >>> lon.round(6).tolist()
+    [170.0, 180.0, -170.0]
     """
-    a = _unit(lat1, lon1)
-    b = _unit(lat2, lon2)
-    angle = np.arccos(np.clip(a @ b, -1.0, 1.0))
+    if lon2 - lon1 > 180:
+        lon2 -= 360
+    elif lon1 - lon2 > 180:
+        lon2 += 360
+    start, end = np.array([lon1, lat1]), np.array([lon2, lat2])
+    # A quadratic Bezier curve whose control point sits off the midpoint, to the north.
+    middle = (start + end) / 2
+    normal = np.array([-(end - start)[1], (end - start)[0]]) * 0.25
+    control = middle + (normal if normal[1] >= 0 else -normal)
     f = np.linspace(0.0, 1.0, points)[:, None]
-    if angle < 1e-12:
-        path = np.repeat(a[None, :], points, axis=0)
-    else:
-        path = (np.sin((1 - f) * angle) * a + np.sin(f * angle) * b) / np.sin(angle)
-    lat = np.degrees(np.arcsin(np.clip(path[:, 2], -1.0, 1.0)))
-    lon = np.degrees(np.arctan2(path[:, 1], path[:, 0]))
-    return lat, lon
-
-
-def _unit(lat: float, lon: float) -> np.ndarray:
-    phi, lam = np.radians(lat), np.radians(lon)
-    return np.array([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
+    path = (1 - f) ** 2 * start + 2 * (1 - f) * f * control + f**2 * end
+    lon = (path[:, 0] + 180.0) % 360.0 - 180.0
+    # Keep an end exactly on the antimeridian where it was given there.
+    lon[np.isclose(path[:, 0], 180.0)] = 180.0
+    return path[:, 1], lon
 
 
 def _split_at_antimeridian(lat: np.ndarray, lon: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -53,7 +53,7 @@ def _split_at_antimeridian(lat: np.ndarray, lon: np.ndarray) -> list[tuple[np.nd
 def swipe_map(
     pile: Iterable[Purchase] | pd.DataFrame, detection: Detection, *, ax: Axes | None = None
 ) -> Axes:
-    """Draw where the swipes were, and each impossible-travel pair as an arc along the great circle.
+    """Draw where the swipes were, and each impossible-travel pair as an arc.
 
     Dots are cities, sized by how many swipes they saw; an arc joins the two
     cities of a flagged pair and ends in a cross at the swipe blamed. The map is
@@ -68,10 +68,10 @@ def swipe_map(
 
     travel = detection.alerts[detection.alerts["rule"] == TRAVEL]
     located = where.set_index("purchase_id")[["city", "lat", "lon"]]
-    pairs = travel.join(located, on="partner_id").join(located, on="purchase_id", rsuffix="_blamed")
+    pairs = travel.join(located, on="partner_id").join(located.add_suffix("_blamed"), on="purchase_id")
     pairs = pairs.drop_duplicates(subset=["city", "city_blamed"])
     for i, row in enumerate(pairs.itertuples(index=False)):
-        lat, lon = great_circle(row.lat, row.lon, row.lat_blamed, row.lon_blamed)
+        lat, lon = arc(row.lat, row.lon, row.lat_blamed, row.lon_blamed)
         for j, (seg_lat, seg_lon) in enumerate(_split_at_antimeridian(lat, lon)):
             ax.plot(seg_lon, seg_lat, color="C3", linewidth=1.2, alpha=0.8, zorder=3,
                     label="impossible travel: the pair" if i == j == 0 else None)
@@ -82,7 +82,7 @@ def swipe_map(
         ax.annotate(city, (row["lon"], row["lat"]), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
 
     ax.set_xlim(-180, 180)
-    ax.set_ylim(-70, 90)  # routes across the Pacific pass close to the pole
+    ax.set_ylim(-70, 90)
     ax.set_aspect("equal")
     ax.set_xticks(range(-180, 181, 60))
     ax.set_yticks(range(-60, 91, 30))
