@@ -413,7 +413,9 @@ def decide(
 
     Returns ``(alerts, None)``, or ``([], reason)`` when the purchase is routed
     aside: bad input (:func:`reject_reason`) or arrived too late (:func:`too_late`).
-    Both drivers and the plain loop call this, one purchase at a time.
+    The stream and the plain loop call this, one purchase at a time; the batch
+    job calls the same four parts, :func:`reject_reason` and :func:`too_late`
+    over the pile, then :func:`check` and :meth:`CardHistory.remember` per card.
     """
     reason = reject_reason(
         purchase.amount, purchase.lat, purchase.lon,
