@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
         streamed: dict[int, float] = {}
         for size in (1000, 100):
             bar.set_postfix_str(f"stream, batch_size={size}")
-            streamed[size] = best_seconds(lambda: stream.detect_fraud(pile, profiles, batch_size=size), args.repeat)
+            streamed[size] = best_seconds(
+                lambda size=size: stream.detect_fraud(pile, profiles, batch_size=size), args.repeat
+            )
             bar.update()
         bar.set_postfix_str("stream, batch_size=1")
         tenth = pile[: max(n // 10, 1)]
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(alerts) != 1:
         raise SystemExit(f"the drivers disagree ({alerts} alerts): fix that before timing them")
 
-    rate = lambda seconds: f"{n / seconds / 1e3:,.0f} k/s"  # noqa: E731
+    rate = lambda seconds: f"{n / seconds / 1e3:,.0f} k/s"
     days = (pile[-1].arrival_time - pile[0].arrival_time).total_seconds() / 86400
     print(f"\nstreamlab {version('streamlab')}, bytewax {version('bytewax')}, pandas {version('pandas')}, "
           f"Python {platform.python_version()}; {n:,} purchases ({days:.0f} simulated days, "

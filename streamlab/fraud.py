@@ -52,15 +52,10 @@ from streamlab.purchases import CardProfile, Purchase, purchases_frame
 from streamlab.windows import SKEW
 
 __all__ = [
-    "AlertAgreement",
     "ALERT_COLUMNS",
     "AMOUNT",
-    "Alert",
     "BAD_LOCATION",
     "BURST",
-    "CardHistory",
-    "Detection",
-    "Detector",
     "INFINITE_AMOUNT",
     "MISSING_AMOUNT",
     "MISSING_LOCATION",
@@ -68,12 +63,17 @@ __all__ = [
     "REASONS",
     "REJECTED_COLUMNS",
     "RULES",
-    "Rules",
     "SKEW",
-    "Score",
     "TOO_LATE",
     "TRAVEL",
     "UNKNOWN_CARD",
+    "Alert",
+    "AlertAgreement",
+    "CardHistory",
+    "Detection",
+    "Detector",
+    "Rules",
+    "Score",
     "agree_alerts",
     "alert_latency",
     "check",
@@ -210,13 +210,13 @@ def reject_reason(
         return UNKNOWN_CARD
     if clock_skew:
         return SKEW
-    if amount is None or amount != amount:  # NaN is the one value not equal to itself
+    if amount is None or math.isnan(amount):
         return MISSING_AMOUNT
     if math.isinf(amount):
         return INFINITE_AMOUNT
     if amount < 0:
         return NEGATIVE_AMOUNT
-    if lat is None or lon is None or lat != lat or lon != lon:
+    if lat is None or lon is None or math.isnan(lat) or math.isnan(lon):
         return MISSING_LOCATION
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         return BAD_LOCATION
@@ -598,7 +598,7 @@ def agree_alerts(left: Detection, right: Detection, *, names: tuple[str, str] = 
         return {tuple(r) for r in identity.itertuples(index=False)}
 
     a, b = keys(left), keys(right)
-    frame = lambda rows: pd.DataFrame(sorted(rows, key=str), columns=ALERT_IDENTITY)  # noqa: E731
+    frame = lambda rows: pd.DataFrame(sorted(rows, key=str), columns=ALERT_IDENTITY)
     return AlertAgreement(names, len(a & b), frame(a - b), frame(b - a))
 
 

@@ -41,15 +41,15 @@ from haversine import haversine
 from streamlab.events import COURSE_START, Pipe, bounded, check_utc
 
 __all__ = [
+    "BIG_AMOUNT",
     "CITIES",
+    "IMPOSSIBLE_TRAVEL",
+    "PATTERNS",
+    "TEST_CHARGES",
     "CardProfile",
     "City",
-    "IMPOSSIBLE_TRAVEL",
-    "BIG_AMOUNT",
-    "PATTERNS",
     "Purchase",
     "PurchasePipe",
-    "TEST_CHARGES",
     "Trace",
     "adversarial_trace",
     "profiles_frame",
@@ -118,7 +118,7 @@ MERCHANT_KINDS: tuple[str, ...] = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def merchant_location(city: City, kind: str) -> tuple[float, float]:
     """Where a merchant of ``kind`` sits in ``city``: on a ring about 4 km around the centre.
 
@@ -290,7 +290,7 @@ def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
 class _Card:
     """What the generator tracks about one card; detectors never see this."""
 
-    __slots__ = ("name", "home", "location", "legs", "busy_until", "typical", "usual_max")
+    __slots__ = ("busy_until", "home", "legs", "location", "name", "typical", "usual_max")
 
     def __init__(self, name: str, home: City, typical: float, usual_max: float) -> None:
         self.name = name
@@ -485,7 +485,7 @@ def _trip(home: City, t: datetime, rng: random.Random) -> list[tuple[datetime, d
     destination = rng.choice([c for c in CITIES.values() if c != home])
     km = _km((home.lat, home.lon), (destination.lat, destination.lon))
     # Cruise at 650-850 km/h, plus 45 minutes of taxiing, climbing and landing.
-    flight = lambda: timedelta(hours=km / rng.uniform(650.0, 850.0) + 0.75)  # noqa: E731
+    flight = lambda: timedelta(hours=km / rng.uniform(650.0, 850.0) + 0.75)
     depart = t + timedelta(hours=rng.uniform(1.0, 8.0))
     land = depart + flight()
     back = land + timedelta(days=rng.uniform(1.0, 4.0))
@@ -567,7 +567,7 @@ def adversarial_trace() -> Trace:
     (31, 13, ['big amount', 'impossible travel', 'test charges'])
     """
     day = COURSE_START
-    at = lambda h, m, s=0: day + timedelta(hours=h, minutes=m, seconds=s)  # noqa: E731
+    at = lambda h, m, s=0: day + timedelta(hours=h, minutes=m, seconds=s)
     profiles: dict[str, CardProfile] = {}
     rows: list[tuple[Purchase, str | None]] = []
     cases: list[tuple[str, str, str]] = []

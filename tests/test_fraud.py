@@ -2,7 +2,6 @@
 
 import itertools
 import math
-import random
 from datetime import timedelta
 
 import pandas as pd
@@ -28,7 +27,6 @@ from streamlab.fraud import (
     TOO_LATE,
     TRAVEL,
     UNKNOWN_CARD,
-    CardHistory,
     Detection,
     Detector,
     Rules,
@@ -42,7 +40,14 @@ from streamlab.fraud import (
     score,
     score_by_pattern,
 )
-from streamlab.purchases import CITIES, CardProfile, Purchase, adversarial_trace, merchant_location, purchases
+from streamlab.purchases import (
+    CITIES,
+    CardProfile,
+    Purchase,
+    adversarial_trace,
+    merchant_location,
+    purchases,
+)
 
 T = COURSE_START
 DRIVERS = {
@@ -97,7 +102,7 @@ def test_across_the_antimeridian_one_degree_is_111_km_not_359_degrees():
 def test_distance_is_symmetric_and_does_not_change_when_the_globe_turns(lat1, lon1, lat2, lon2, turn):
     d = distance_km(lat1, lon1, lat2, lon2)
     assert d == pytest.approx(distance_km(lat2, lon2, lat1, lon1), abs=1e-9)
-    wrap = lambda lon: (lon + turn + 180) % 360 - 180  # noqa: E731
+    wrap = lambda lon: (lon + turn + 180) % 360 - 180
     assert d == pytest.approx(distance_km(lat1, wrap(lon1), lat2, wrap(lon2)), abs=1e-6)
     assert 0 <= d <= math.pi * 6371.0088 + 1e-6
 
@@ -313,7 +318,7 @@ def test_big_amount_is_relative_to_the_card_usual_maximum():
 def test_history_forgets_what_no_later_purchase_can_need():
     rules = RULES
     detector = Detector({"c": profile("c", "Paris")}, rules)
-    for hour in range(0, 24 * 7):
+    for hour in range(24 * 7):
         detector.step(swipe(f"p{hour}", "c", "Paris", 10.0, hour * 60))
     history = detector.histories["c"]
     span = history.swipes[-1].event_time - history.swipes[0].event_time

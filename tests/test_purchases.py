@@ -1,5 +1,6 @@
 """The purchase records, the seeded pipe of purchases, its ground truth, and the adversarial trace."""
 
+import itertools
 import math
 from datetime import datetime, timedelta, timezone
 
@@ -32,11 +33,11 @@ def test_the_pipe_is_unbounded_and_arrives_in_order_with_utc_times():
     p = purchases(seed=2, disorder=60)
     pile = p.take(3000)
     assert len(pile) == 3000
-    assert all(x.arrival_time <= y.arrival_time for x, y in zip(pile, pile[1:]))
+    assert all(x.arrival_time <= y.arrival_time for x, y in itertools.pairwise(pile))
     assert all(x.event_time.utcoffset() == timedelta(0) and x.arrival_time.utcoffset() == timedelta(0) for x in pile)
     assert all(timedelta(0) <= x.delay <= timedelta(seconds=60) for x in pile)
     # With a minute of disorder, some purchases arrive after ones that happened later.
-    assert any(x.event_time > y.event_time for x, y in zip(pile, pile[1:]))
+    assert any(x.event_time > y.event_time for x, y in itertools.pairwise(pile))
     with pytest.raises(TypeError, match="a pipe has no length"):
         len(p)
     with pytest.raises(TypeError, match="needs a finite pile"):
@@ -119,8 +120,8 @@ def test_parameters_are_checked_with_clear_errors(kwargs, message):
 
 
 def test_a_purchase_refuses_wrong_types_and_naive_times_but_carries_broken_values():
-    ok = dict(purchase_id="p1", card="c", merchant="m", city="Paris", lat=48.9, lon=2.4, amount=5.0,
-              event_time=T, arrival_time=T)
+    ok = {"purchase_id": "p1", "card": "c", "merchant": "m", "city": "Paris", "lat": 48.9, "lon": 2.4,
+          "amount": 5.0, "event_time": T, "arrival_time": T}
     for broken in ({"amount": None}, {"amount": math.nan}, {"amount": -3.0}, {"lat": None, "lon": None}):
         Purchase(**{**ok, **broken})  # carried, to be routed aside by the detectors
     with pytest.raises(TypeError, match="amount must be a number or None, got str '5'"):
@@ -156,7 +157,7 @@ def test_the_adversarial_trace_has_each_case_on_its_own_card():
     t = adversarial_trace()
     assert t.cases["card"].is_unique
     assert set(t.cases["card"]) == {p.card for p in t.purchases}
-    assert all(x.arrival_time <= y.arrival_time for x, y in zip(t.purchases, t.purchases[1:]))
+    assert all(x.arrival_time <= y.arrival_time for x, y in itertools.pairwise(t.purchases))
     frauds_per_card = {}
     for p in t.purchases:
         if p.purchase_id in t.truth:
