@@ -25,7 +25,7 @@ import itertools
 import math
 import numbers
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal
@@ -267,11 +267,7 @@ def pipe(
     _require(_is_number(spread) and math.isfinite(spread) and spread >= 0, "spread", "a finite number >= 0", spread)
     if distribution == "exponential":
         _require(mean > 0, "mean", "> 0 for the exponential distribution", mean)
-    if isinstance(disorder, timedelta):
-        disorder_td = disorder
-    else:
-        _require(_is_number(disorder) and math.isfinite(disorder), "disorder", "a timedelta or seconds", disorder)
-        disorder_td = timedelta(seconds=disorder)
+    disorder_td = duration("disorder", disorder)
     _require(disorder_td >= timedelta(0), "disorder", ">= 0", disorder)
     _require(_is_number(missing) and 0.0 <= missing <= 1.0, "missing", "a fraction from 0 to 1", missing)
     check_utc("start", start)
@@ -280,6 +276,42 @@ def pipe(
         seed, float(rate), keys, distribution, float(mean), float(spread), disorder_td, float(missing), start,
         delays,
     )
+
+
+def duration(name: str, value: timedelta | float) -> timedelta:
+    """A timedelta from a timedelta or a number of seconds; the error names ``name``.
+
+    >>> duration("disorder", 2.5)
+    datetime.timedelta(seconds=2, microseconds=500000)
+    >>> duration("disorder", float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: disorder must be a timedelta or seconds, got nan
+    """
+    if isinstance(value, timedelta):
+        return value
+    _require(_is_number(value) and math.isfinite(value), name, "a timedelta or seconds", value)
+    return timedelta(seconds=value)
+
+
+def pile_frame(
+    events: Iterable | pd.DataFrame,
+    *,
+    limit: int | None = None,
+    until: datetime | None = None,
+    frame: Callable[[Iterable], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """A pile as a DataFrame, as every batch driver takes it.
+
+    A DataFrame is a pile already and is returned as it is; anything else is
+    cut by ``limit``/``until`` (see :func:`bounded`) and turned into a frame by
+    ``frame`` (by default :func:`to_frame`).
+    """
+    if isinstance(events, pd.DataFrame):
+        if limit is not None or until is not None:
+            raise ValueError("limit= and until= cut a pipe; a DataFrame is already a finite pile")
+        return events
+    return (frame or to_frame)(bounded(events, limit=limit, until=until))
 
 
 def _is_number(x: object) -> bool:

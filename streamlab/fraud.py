@@ -39,7 +39,6 @@ from __future__ import annotations
 import bisect
 import functools
 import math
-import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -48,6 +47,7 @@ from typing import Any
 import pandas as pd
 from haversine import haversine
 
+from streamlab.events import _is_number
 from streamlab.purchases import CardProfile, Purchase, purchases_frame
 from streamlab.windows import SKEW
 
@@ -125,9 +125,6 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     # Locations are checked when purchases are routed (reject_reason), so skip the package's own check.
     return haversine((lat1, lon1), (lat2, lon2), check=False)
 
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 # take: the examples in the docstrings use it.
-from streamlab.events import COURSE_START, Pipe, _is_number, _require, bounded, check_utc, take  # noqa: F401
+from streamlab.events import COURSE_START, Pipe, _is_number, _require, bounded, check_utc, duration, take  # noqa: F401
 
 __all__ = [
     "CHANGE_COLUMNS",
@@ -565,7 +565,7 @@ def order_pipe(
         isinstance(customers, int) and not isinstance(customers, bool) and customers >= 1,
         "customers", "an int >= 1", customers,
     )
-    step = _seconds("mean_step", mean_step)
+    step = duration("mean_step", mean_step)
     _require(step > timedelta(0), "mean_step", "> 0", mean_step)
     _require(_is_number(cancel) and 0.0 <= cancel <= 1.0, "cancel", "a probability from 0 to 1", cancel)
     _require(_is_number(min_amount) and math.isfinite(min_amount) and min_amount > 0, "min_amount", "a finite number > 0", min_amount)
@@ -573,16 +573,10 @@ def order_pipe(
         _is_number(max_amount) and math.isfinite(max_amount) and max_amount >= min_amount,
         "max_amount", f"a finite number >= min_amount ({min_amount:g})", max_amount,
     )
-    delay = _seconds("disorder", disorder)
+    delay = duration("disorder", disorder)
     _require(delay >= timedelta(0), "disorder", ">= 0", disorder)
     check_utc("start", start)
     return OrderPipe(
         seed, float(rate), customers, step, float(cancel), float(min_amount), float(max_amount), delay, start
     )
 
-
-def _seconds(name: str, value: timedelta | float) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    _require(_is_number(value) and math.isfinite(value), name, "a timedelta or seconds", value)
-    return timedelta(seconds=value)

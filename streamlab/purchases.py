@@ -28,7 +28,6 @@ import functools
 import heapq
 import itertools
 import math
-import numbers
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from typing import NamedTuple
 import pandas as pd
 from haversine import haversine
 
-from streamlab.events import COURSE_START, Pipe, bounded, check_utc
+from streamlab.events import COURSE_START, Pipe, _is_number, _require, bounded, check_utc, duration
 
 __all__ = [
     "BIG_AMOUNT",
@@ -133,9 +132,6 @@ def merchant_location(city: City, kind: str) -> tuple[float, float]:
     lon = city.lon + 0.036 * math.sin(angle) / math.cos(math.radians(city.lat))
     return round(lat, 4), round(lon, 4)
 
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,10 +273,6 @@ def profiles_frame(profiles: Mapping[str, CardProfile]) -> pd.DataFrame:
 SPEND_SIGMA = 0.6
 P99 = 2.326  # the standard normal's 99th percentile
 
-
-def _require(ok: bool, name: str, rule: str, value: object) -> None:
-    if not ok:
-        raise ValueError(f"{name} must be {rule}, got {value!r}")
 
 
 def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -531,11 +523,7 @@ def purchases(
              "a finite number > 0 (purchases per second)", rate)
     for name, value in (("fraud", fraud), ("travel", travel), ("bad", bad)):
         _require(_is_number(value) and 0.0 <= value <= 1.0, name, "a fraction from 0 to 1", value)
-    if isinstance(disorder, timedelta):
-        disorder_td = disorder
-    else:
-        _require(_is_number(disorder) and math.isfinite(disorder), "disorder", "a timedelta or seconds", disorder)
-        disorder_td = timedelta(seconds=disorder)
+    disorder_td = duration("disorder", disorder)
     _require(disorder_td >= timedelta(0), "disorder", ">= 0", disorder)
     check_utc("start", start)
     return PurchasePipe(seed, cards, float(rate), float(fraud), float(travel), float(bad), disorder_td, start)

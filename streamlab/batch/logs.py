@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from streamlab.events import Pipe, bounded, check_utc
+from streamlab.events import Pipe, check_utc, pile_frame
 from streamlab.orders import (
     Changelog,
     Order,
@@ -49,12 +49,7 @@ def orders_changelog(
     >>> len(log.changes), len(log.rejected), log.events_read
     (100, 0, 100)
     """
-    if isinstance(events, pd.DataFrame):
-        if limit is not None or until is not None:
-            raise ValueError("limit= and until= cut a pipe; a DataFrame is already a finite pile")
-        frame = events
-    else:
-        frame = to_frame(bounded(events, limit=limit, until=until))
+    frame = pile_frame(events, limit=limit, until=until, frame=to_frame)
     frame = frame.sort_values("arrival_time", kind="stable")
     state: dict[str, Order] = {}
     changes: list[tuple[datetime, Order]] = []

@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from streamlab.events import Event, bounded, to_frame
+from streamlab.events import Event, pile_frame
 from streamlab.summary import (
     INFINITE,
     MISSING,
@@ -39,12 +39,7 @@ def summarize(
     >>> s.table["count"].tolist()
     [49, 51, 100]
     """
-    if isinstance(events, pd.DataFrame):
-        if limit is not None or until is not None:
-            raise ValueError("limit= and until= cut a pipe; a DataFrame is already a finite pile")
-        frame = events
-    else:
-        frame = to_frame(bounded(events, limit=limit, until=until))
+    frame = pile_frame(events, limit=limit, until=until)
     check_keys(frame["key"].unique().tolist())
 
     missing = frame["value"].isna()
