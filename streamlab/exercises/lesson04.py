@@ -547,7 +547,7 @@ def _as_duration(answer: Any) -> timedelta:
             f"return the delay as a timedelta (or a number of seconds); got {type(answer).__name__} {answer!r}."
         )
     if td < pd.Timedelta(0):
-        raise Mistake(f"your delay is negative ({td.total_seconds():g} s): a watermark waits 0 s or more.")
+        raise Mistake("your delay is negative: a watermark waits 0 s or more behind the newest event time.")
     return td.to_pytimedelta()
 
 
