@@ -509,7 +509,7 @@ def test_late_contribution_cases_have_ties_and_windows_with_only_late_sales():
         # The expected contribution is reconcile's "late" column.
         assert lesson04._same_table(accounts.late, lesson04._table(from_reconcile(case.events, case.window, case.delay),
                                                                    "late"))
-    hand, _, ticks, _ = cases
+    hand, _, ticks = cases
     # The lesson's trace: store-2's window from 09:00:10 has no stream answer at all.
     only_late = lesson04._accounts(hand.events, hand.window, hand.delay).late
     assert (only_late["key"] == "store-2").sum() == 1
