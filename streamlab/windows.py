@@ -154,8 +154,24 @@ def _seconds(td: timedelta) -> str:
     return f"{td.total_seconds():g}s"
 
 
+class _FixedLength:
+    """What tumbling and sliding windows share: fixed-length windows on a grid aligned to ``align_to``."""
+
+    length: timedelta
+    slide: timedelta
+    align_to: datetime
+
+    def starts_for(self, event_time: datetime) -> list[datetime]:
+        """The start of every window an event at ``event_time`` falls in."""
+        return _starts_for(event_time, self.length, self.slide, self.align_to)
+
+    def has_closed(self, window_end: datetime, watermark: datetime) -> bool:
+        """Whether a window ending at ``window_end`` has closed once the watermark is ``watermark``."""
+        return watermark >= window_end
+
+
 @dataclass(frozen=True)
-class Tumbling:
+class Tumbling(_FixedLength):
     """Back-to-back windows of ``length`` (a timedelta or seconds), aligned to ``align_to``.
 
     A window covers ``[start, start + length)``: its start is included, its end is not.
@@ -180,14 +196,6 @@ class Tumbling:
         """Tumbling windows slide by their whole length."""
         return self.length
 
-    def starts_for(self, event_time: datetime) -> list[datetime]:
-        """The start of every window an event at ``event_time`` falls in."""
-        return _starts_for(event_time, self.length, self.slide, self.align_to)
-
-    def has_closed(self, window_end: datetime, watermark: datetime) -> bool:
-        """Whether a window ending at ``window_end`` has closed once the watermark is ``watermark``."""
-        return watermark >= window_end
-
     @property
     def label(self) -> str:
         """In words, for titles: ``tumbling windows of 10 s``."""
@@ -199,7 +207,7 @@ class Tumbling:
 
 
 @dataclass(frozen=True)
-class Sliding:
+class Sliding(_FixedLength):
     """Windows of ``length``, a new one every ``slide`` (0 < slide <= length), aligned to ``align_to``.
 
     With ``slide < length`` windows overlap and an event falls in several
@@ -225,14 +233,6 @@ class Sliding:
                 "a longer slide would leave gaps that no window covers"
             )
         check_utc("align_to", self.align_to)
-
-    def starts_for(self, event_time: datetime) -> list[datetime]:
-        """The start of every window an event at ``event_time`` falls in."""
-        return _starts_for(event_time, self.length, self.slide, self.align_to)
-
-    def has_closed(self, window_end: datetime, watermark: datetime) -> bool:
-        """Whether a window ending at ``window_end`` has closed once the watermark is ``watermark``."""
-        return watermark >= window_end
 
     @property
     def label(self) -> str:
