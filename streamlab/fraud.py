@@ -39,7 +39,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -129,7 +129,17 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 @dataclass(frozen=True)
 class Rules:
-    """The thresholds of the rules, and how long the stream must remember a card's swipes.
+    """The thresholds of the rules, any extra rules, and how long the stream must remember a card's swipes.
+
+    ``extra`` holds rules of your own, each a function written once that both
+    drivers call (through :func:`check`, after the built-in rules)::
+
+        rule(purchase, profile, history, rules) -> list[Alert]
+
+    with the arguments :func:`check` gets. Like the built-in rules, a rule
+    must raise the same alerts whatever order the purchases arrive in, or the
+    drivers disagree; and it may only look back ``max(travel_horizon,
+    burst_window)`` in event time: the history forgets older swipes.
 
     >>> RULES.travel_horizon
     datetime.timedelta(seconds=72054, microseconds...)
@@ -154,6 +164,8 @@ class Rules:
     amount_factor: float = 3.0
     #: How far behind its card's newest purchase a purchase may arrive and still be checked.
     allowed_lateness: timedelta = timedelta(hours=1)
+    #: Rules of your own, called after the built-in ones (see above); none by default.
+    extra: tuple[Callable[[Purchase, CardProfile, CardHistory, Rules], list[Alert]], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("max_speed_kmh", "amount_factor"):
@@ -170,6 +182,10 @@ class Rules:
             value = getattr(self, name)
             if not isinstance(value, timedelta) or value < timedelta(0):
                 raise ValueError(f"{name} must be a timedelta >= 0, got {value!r}")
+        if isinstance(self.extra, list):
+            object.__setattr__(self, "extra", tuple(self.extra))  # frozen: a list would make Rules unhashable
+        if not isinstance(self.extra, tuple) or not all(callable(rule) for rule in self.extra):
+            raise ValueError(f"extra must be a tuple of rule functions, got {self.extra!r}")
 
     @functools.cached_property
     def travel_horizon(self) -> timedelta:
@@ -345,6 +361,13 @@ def check(purchase: Purchase, profile: CardProfile, history: CardHistory, rules:
             alerts.append(_travel_alert(first, second, km, seconds, profile))
     if amount <= rules.small_amount:
         alerts.extend(_burst_alerts(purchase, history, rules))
+    for rule in rules.extra:
+        found = list(rule(purchase, profile, history, rules))
+        wrong = next((a for a in found if not isinstance(a, Alert)), None)
+        if wrong is not None:
+            name = getattr(rule, "__name__", repr(rule))
+            raise TypeError(f"extra rule {name} must return a list of Alert, got {type(wrong).__name__} {wrong!r}")
+        alerts.extend(found)
     return alerts
 
 

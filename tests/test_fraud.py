@@ -1,5 +1,6 @@
 """Fraud detection in both drivers: the rules, the adversarial trace, batch equals stream, bad input, scoring."""
 
+import dataclasses
 import itertools
 import math
 from datetime import timedelta
@@ -27,6 +28,7 @@ from streamlab.fraud import (
     TOO_LATE,
     TRAVEL,
     UNKNOWN_CARD,
+    Alert,
     Detection,
     Detector,
     Rules,
@@ -465,3 +467,62 @@ def test_batch_accepts_a_frame_of_purchases_but_not_a_cut_of_one():
     assert dict(zip(from_frame.rejected["purchase_id"], from_frame.rejected["reason"])) == EXPECTED_ASIDE
     with pytest.raises(ValueError, match="already a finite pile"):
         batch.detect_fraud(frame, trace.profiles, limit=3)
+
+
+# --- extra rules: one function, both drivers ------------------------------------------------
+
+
+def round_hundreds(purchase, profile, history, rules):
+    """An extra rule for the tests: a whole number of hundreds, at least $100 (no history needed)."""
+    if purchase.amount >= 100 and purchase.amount % 100 == 0:
+        return [Alert("round hundreds", purchase.card, purchase.purchase_id, None, purchase.amount,
+                      purchase.event_time, "a whole number of hundreds")]
+    return []
+
+
+def test_extra_rules_are_none_by_default_and_a_list_becomes_a_tuple():
+    assert RULES.extra == ()
+    rules = Rules(extra=[round_hundreds])
+    assert rules.extra == (round_hundreds,)
+    assert hash(rules) == hash(Rules(extra=(round_hundreds,)))  # still usable as a cache key
+    with pytest.raises(ValueError, match="extra must be a tuple of rule functions, got 'rule'"):
+        Rules(extra="rule")
+    with pytest.raises(ValueError, match="extra must be a tuple of rule functions"):
+        Rules(extra=(round_hundreds, 3))
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_an_extra_rule_runs_in_every_driver_after_the_built_in_ones(driver):
+    profiles = {"c": profile("c", "Paris")}
+    pile = [swipe("a", "c", "Paris", 300.0, 0), swipe("b", "c", "Paris", 12.0, 5), swipe("c", "c", "Tokyo", 200.0, 9)]
+    found = DRIVERS[driver](pile, profiles, rules=Rules(extra=(round_hundreds,)))
+    # Tokyo is blamed twice for impossible travel (paired with each Paris swipe), and both round amounts once.
+    assert sorted(zip(found.alerts["rule"], found.alerts["purchase_id"])) == [
+        ("big amount", "a"), ("impossible travel", "c"), ("impossible travel", "c"),
+        ("round hundreds", "a"), ("round hundreds", "c"),
+    ]
+    without = DRIVERS[driver](pile, profiles)
+    assert set(without.alerts["rule"]) == {"big amount", "impossible travel"}  # the default: no extra rule
+    alerts, _ = detect_loop(pile, profiles, Rules(extra=(round_hundreds,)))
+    assert sorted(a.purchase_id for a, _ in alerts if a.rule == "round hundreds") == ["a", "c"]
+
+
+@settings(max_examples=5)
+@given(st.integers(0, 10_000))
+def test_an_extra_rule_keeps_batch_and_stream_identical(seed):
+    p = small_day(seed, 900.0)
+    pile = [dataclasses.replace(x, amount=round(x.amount, -2)) if x.amount and x.amount > 60 else x for x in p.take(800)]
+    rules = Rules(extra=(round_hundreds,))
+    b = batch.detect_fraud(pile, p.profiles, rules=rules)
+    s = stream.detect_fraud(pile, p.profiles, rules=rules, batch_size=7)
+    assert agree_alerts(b, s).ok
+    assert (b.alerts["rule"] == "round hundreds").sum() > 0
+
+
+def test_an_extra_rule_that_returns_something_else_is_named():
+    def sloppy(purchase, profile, history, rules):
+        return ["suspicious"]
+
+    trace = adversarial_trace()
+    with pytest.raises(TypeError, match="extra rule sloppy must return a list of Alert, got str 'suspicious'"):
+        batch.detect_fraud(trace.purchases, trace.profiles, rules=Rules(extra=(sloppy,)))
