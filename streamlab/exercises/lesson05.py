@@ -1,0 +1,852 @@
+"""Checks for the exercises of lesson 05, fraud detection.
+
+1. ``swipe_speed``: a function ``speed_kmh(first, second)`` returning how fast
+   a cardholder would have to travel, in km/h, to make both swipes.
+2. ``precision_recall``: a function ``precision_recall(alerts, truth)``
+   returning the precision and the recall of a set of alerts against the
+   ground truth, counted in purchases.
+3. ``evidence_complete``: a function ``evidence_complete(travel, pile)``
+   returning, for each impossible-travel alert, when the bank had both swipes
+   of the pair: the earliest moment any detector could have raised it.
+4. ``many_cities``: a new rule, ``many_cities(purchase, profile, history,
+   rules, count, window)``, written once and plugged into both drivers
+   (``Rules(extra=...)``); they must raise identical alerts, and flag exactly
+   the swipes :func:`many_cities_batch` flags.
+
+The checks run the learner's function on the lesson's purchases (seed 8) and on
+fresh ones: other seeds, hand-made pairs across the antimeridian and at the
+same second, purchases up to half an hour in transit.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import numbers
+import random
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from streamlab import batch, stream
+from streamlab.events import COURSE_START
+from streamlab.exercises import Feedback, Mistake, checker, correct
+from streamlab.fraud import (
+    AMOUNT,
+    BURST,
+    TRAVEL,
+    Alert,
+    Detection,
+    Rules,
+    agree_alerts,
+    distance_km,
+)
+from streamlab.purchases import (
+    CITIES,
+    P99,
+    PATTERNS,
+    SPEND_SIGMA,
+    CardProfile,
+    Purchase,
+    PurchasePipe,
+    Trace,
+    adversarial_trace,
+    merchant_location,
+    purchases,
+    purchases_frame,
+)
+
+__all__ = [
+    "CITY_COUNT",
+    "CITY_WINDOW",
+    "MANY_CITIES",
+    "evidence_complete",
+    "many_cities",
+    "many_cities_batch",
+    "precision_recall",
+    "swipe_speed",
+]
+
+#: The lesson's bank: ``purchases(seed=8)``.
+LESSON_SEED = 8
+BUILT_IN = (TRAVEL, BURST, AMOUNT)
+
+
+def _quietly(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's function with numpy's warnings off: 1.0 / 0 in numpy is inf, as in the notebook."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*args, **kwargs)
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+# -- 1. How fast between two swipes? -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Pair:
+    first: Purchase
+    second: Purchase
+    label: str
+
+    @property
+    def same_second(self) -> bool:
+        return self.first.event_time == self.second.event_time
+
+    @property
+    def same_place(self) -> bool:
+        return (self.first.lat, self.first.lon) == (self.second.lat, self.second.lon)
+
+    @property
+    def crosses_antimeridian(self) -> bool:
+        return abs(self.first.lon - self.second.lon) > 180.0
+
+
+def _swipe(pid: str, city: str, where: tuple[float, float], happened: datetime, delay: timedelta) -> Purchase:
+    return Purchase(pid, "card-speed", f"{city} shop", city, where[0], where[1], 20.0, happened, happened + delay)
+
+
+@functools.lru_cache(maxsize=1)
+def _pairs() -> tuple[_Pair, ...]:
+    """Pairs of swipes: the lesson's hard cases (antimeridian, same second, both orders), then fresh random ones."""
+    t = COURSE_START + timedelta(hours=9)
+    s, m, h = (lambda n: timedelta(seconds=n)), (lambda n: timedelta(minutes=n)), (lambda n: timedelta(hours=n))
+    at = lambda city, kind: merchant_location(CITIES[city], kind)  # noqa: E731
+    # Taveuni (Fiji) lies across the 180th meridian: two shops ten kilometres apart, 359.9° apart in longitude.
+    taveuni_west, taveuni_east = (-16.80, 179.95), (-16.84, -179.95)
+    ny = _swipe("s01", "New York", at("New York", "café"), t, s(3))
+    paris = _swipe("s02", "Paris", at("Paris", "electronics"), t + m(20), m(40))
+    suva = _swipe("s03", "Suva", at("Suva", "café"), t, s(2))
+    apia = _swipe("s04", "Apia", at("Apia", "electronics"), t + m(10), m(25))
+    pairs = [
+        _Pair(ny, paris, "New York, then Paris 20 minutes later"),
+        _Pair(paris, ny, "the same pair, given Paris first"),
+        _Pair(suva, apia, "Suva, then Apia 10 minutes later"),
+        _Pair(
+            _swipe("s05", "Apia", at("Apia", "grocer"), t, m(30)),
+            _swipe("s06", "Suva", at("Suva", "pharmacy"), t + h(3), s(4)),
+            "Apia, then Suva 3 hours later",
+        ),
+        _Pair(
+            _swipe("s07", "Taveuni", taveuni_west, t, s(5)),
+            _swipe("s08", "Taveuni", taveuni_east, t + m(25), m(9)),
+            "two shops in Taveuni, on either side of the 180th meridian, 25 minutes apart",
+        ),
+        _Pair(
+            _swipe("s09", "Madrid", at("Madrid", "grocer"), t + h(6), s(1)),
+            _swipe("s10", "Rome", at("Rome", "restaurant"), t + h(6), m(5)),
+            "Madrid and Rome at the same second",
+        ),
+        _Pair(
+            _swipe("s11", "Paris", at("Paris", "café"), t + h(1), s(2)),
+            _swipe("s12", "Paris", at("Paris", "café"), t + h(1), s(7)),
+            "the same café at the same second (a double swipe)",
+        ),
+        _Pair(
+            _swipe("s13", "Paris", at("Paris", "café"), t + h(2), s(2)),
+            _swipe("s14", "Paris", at("Paris", "café"), t + h(2) + m(10), m(12)),
+            "the same café, 10 minutes apart",
+        ),
+        _Pair(
+            _swipe("s15", "Paris", at("Paris", "café"), t + h(3), s(2)),
+            _swipe("s16", "Paris", at("Paris", "grocer"), t + h(3) + m(7), s(3)),
+            "two shops in Paris, 7 minutes apart",
+        ),
+        _Pair(
+            _swipe("s17", "New York", at("New York", "fuel station"), t - m(75), s(2)),
+            _swipe("s18", "London", at("London", "restaurant"), t + h(6), m(2)),
+            "New York, then London 7 h 15 min later (a real flight)",
+        ),
+    ]
+    rng = random.Random("lesson05: fresh pairs of swipes")
+    names = sorted(CITIES)
+    kinds = ("café", "grocer", "restaurant", "electronics")
+    for i in range(14):
+        a, b = rng.sample(names, 2)
+        start = t + timedelta(seconds=rng.uniform(0, 12 * 3600))
+        gap = timedelta(seconds=round(math.exp(rng.uniform(math.log(60), math.log(20 * 3600)))))
+        one = _swipe(f"f{i:02d}a", a, at(a, rng.choice(kinds)), start, timedelta(seconds=rng.uniform(0, 2700)))
+        two = _swipe(f"f{i:02d}b", b, at(b, rng.choice(kinds)), start + gap, timedelta(seconds=rng.uniform(0, 2700)))
+        # Every other pair is given later swipe first: a check passes swipes in the order they arrived.
+        pairs.append(_Pair(two, one, f"{b}, then {a}") if i % 2 else _Pair(one, two, f"{a}, then {b}"))
+    return tuple(pairs)
+
+
+def _km_degrees(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The haversine formula fed degrees where it needs radians (NaN where it breaks down)."""
+    a = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(a)) if 0 <= a <= 1 else math.nan
+
+
+def _speed(
+    pair: _Pair, *, clock: str = "event_time", km: Callable[..., float] = distance_km, seconds_of: str = "abs"
+) -> float:
+    """The speed of a pair (the answer with the defaults; a typical mistake with others)."""
+    a, b = pair.first, pair.second
+    gap = getattr(b, clock) - getattr(a, clock)
+    seconds = {"abs": abs(gap).total_seconds(), "signed": gap.total_seconds(), "dot": float(gap.seconds)}[seconds_of]
+    d = km(a.lat, a.lon, b.lat, b.lon)
+    if seconds == 0:
+        return math.inf if d > 0 else 0.0
+    return d * 3600.0 / seconds
+
+
+def _close(got: float, want: float) -> bool:
+    """Equal within 1%: other Earth radii (6,371 or 6,378 km) and the ellipsoid are right too."""
+    if math.isnan(want) or math.isnan(got):
+        return False
+    if math.isinf(want) or math.isinf(got):
+        return got == want
+    return abs(got - want) <= 0.01 * abs(want) + 1e-6
+
+
+def _matches(got: list[float], model: list[float]) -> bool:
+    """Whether the answers are a model's, on every pair where that model gives a number."""
+    defined = [(g, w) for g, w in zip(got, model, strict=True) if not math.isnan(w)]
+    return len(defined) >= len(got) // 2 and all(_close(g, w) for g, w in defined)
+
+
+@checker
+def swipe_speed(fn: Callable[[Purchase, Purchase], Any]) -> Feedback:
+    """Check ``speed_kmh(first, second)``: great-circle distance over the time between the swipes, in km/h."""
+    pairs = _pairs()
+    got: list[float] = []
+    for pair in pairs:
+        try:
+            answer = _quietly(fn, pair.first, pair.second)
+        except ZeroDivisionError:
+            raise Mistake(
+                f"your code divided by zero on {pair.label}: no time passed between the swipes. Decide that case "
+                "before dividing: at the same second, two different places are infinitely far apart in time "
+                "(math.inf), and the same place is no travel at all (0)."
+            ) from None
+        except ValueError as error:
+            if "math domain error" in str(error):
+                raise Mistake(
+                    "your code raised 'math domain error': a function got a value outside its range. Typical "
+                    "causes: degrees where radians are needed (math.sin and math.cos take radians: convert with "
+                    "math.radians), or math.acos of a number a rounding error above 1, as the law of cosines gives "
+                    "for two swipes at the same place. distance_km avoids both."
+                ) from None
+            raise
+        if isinstance(answer, timedelta):
+            raise Mistake("return a speed in km/h (a number), not a duration.")
+        if not _is_number(answer):
+            raise Mistake(f"return the speed in km/h as one number; got {type(answer).__name__} {answer!r}.")
+        got.append(float(answer))
+    want = [_speed(p) for p in pairs]
+    wrong = [i for i, (g, w) in enumerate(zip(got, want, strict=True)) if not _close(g, w)]
+    if not wrong:
+        return correct(
+            f"your speeds are right on all {len(pairs)} pairs: in both orders, across the antimeridian, and at the "
+            "same second."
+        )
+    if any(g < 0 for g in got):
+        raise Mistake(
+            "some of your speeds are negative: the check passes the two swipes in the order they arrived, which is "
+            "not always the order they happened. The time between them is a positive duration: take abs() of the "
+            "difference."
+        )
+    models = [
+        ({"km": lambda *ll: distance_km(*ll) / 1.609344}, "your speeds are in miles per hour: the rule's threshold "
+         "is in km/h. Use kilometres (distance_km, or haversine's default unit)."),
+        ({"km": _km_degrees}, "your distances are wrong in a way typical of degrees fed to math.sin and math.cos, "
+         "which take radians: convert with math.radians, or use distance_km."),
+        ({"clock": "arrival_time"}, "you timed the swipes by arrival_time, when each reached the bank. How fast "
+         "someone travelled depends on when the swipes *happened*: use event_time."),
+        ({"seconds_of": "dot"}, "timedelta.seconds is only the seconds part of a duration: a negative one (swipes "
+         "given later one first) wraps around a day. Use abs(...).total_seconds()."),
+    ]
+    for kwargs, message in models:
+        if _matches(got, [_speed(p, **kwargs) for p in pairs]):
+            raise Mistake(message)
+    for factor, unit in ((1 / 3.6, "metres per second"), (1 / 60, "km per minute"), (1 / 3600, "km per second")):
+        if _matches(got, [w * factor for w in want]):
+            raise Mistake(f"your speeds are in {unit}: give them in km per hour.")
+    if _matches(got, [distance_km(p.first.lat, p.first.lon, p.second.lat, p.second.lon) for p in pairs]):
+        raise Mistake("those are the distances between the swipes: divide by the time between them, in hours.")
+    for i in wrong:
+        pair = pairs[i]
+        if not pair.same_second:
+            continue
+        if pair.same_place and got[i] != 0:
+            raise Mistake(
+                f"for {pair.label} your speed is {got[i]!r}. The same place at the same second is no travel at "
+                "all: its speed is 0."
+            )
+        if not pair.same_place and not math.isinf(got[i]):
+            raise Mistake(
+                f"for {pair.label} your speed is {got[i]!r}. Two places at the same second is the most impossible "
+                "travel of all: its speed is infinite (math.inf)."
+            )
+    # Across the antimeridian a subtraction of longitudes goes the long way round the globe: far too fast.
+    if any(pairs[i].crosses_antimeridian and got[i] > 5 * want[i] for i in wrong):
+        raise Mistake(
+            "your speeds are far too high for swipes on either side of the antimeridian (longitude ±180°), where "
+            "longitudes jump from 180 to -180: subtracting them gives nearly 360°, the long way round the globe. "
+            "Use the great-circle distance (distance_km), which gets that right."
+        )
+    far = [distance_km(p.first.lat, p.first.lon, p.second.lat, p.second.lon) > 500 for p in pairs]
+    if all(far[i] for i in wrong):
+        raise Mistake(
+            "your speeds are right for nearby swipes but not for distant ones: a flat map's distance only works "
+            "over short hops. Use the great-circle distance (distance_km)."
+        )
+    example = pairs[wrong[0]]
+    raise Mistake(
+        f"your speed is off for {len(wrong)} of the {len(pairs)} pairs, e.g. {example.label}, where you say "
+        f"{got[wrong[0]]:,.1f} km/h. Divide the great-circle distance in km by the time between the swipes in hours."
+    )
+
+
+# -- the detections the later checks use -----------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: a cache key for its detections
+class _Day:
+    """A pile with what the checks need about it, computed once."""
+
+    pile: tuple[Purchase, ...]
+    profiles: Mapping[str, CardProfile]
+    truth: Mapping[str, str]
+
+    def copy_pile(self) -> list[Purchase]:
+        return list(self.pile)  # purchases are frozen: a new list is all the learner needs
+
+
+@functools.lru_cache(maxsize=8)
+def _day(seed: int, hours: float, **kwargs: Any) -> _Day:
+    bank = purchases(seed=seed, **kwargs)
+    until = COURSE_START + timedelta(hours=hours)
+    return _Day(tuple(bank.arrived_before(until)), bank.profiles, bank.truth(until=until))
+
+
+def _small_day(seed: int, hours: float, **kwargs: Any) -> _Day:
+    """A few hours with more fraud, trips and broken records than a real day, purchases up to 30 min in transit."""
+    base = {"cards": 60, "rate": 0.06, "fraud": 0.03, "travel": 0.03, "bad": 0.01, "disorder": 1800.0}
+    return _day(seed, hours, **{**base, **kwargs})
+
+
+@functools.lru_cache(maxsize=16)
+def _detect(day: _Day, driver: str, rules: Rules = Rules(), batch_size: int = 1000) -> Detection:
+    if driver == "batch":
+        return batch.detect_fraud(list(day.pile), day.profiles, rules=rules)
+    return stream.detect_fraud(list(day.pile), day.profiles, rules=rules, batch_size=batch_size)
+
+
+# -- 2. Precision and recall -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Scored:
+    alerts: pd.DataFrame
+    truth: Mapping[str, str]
+    what: str
+
+    @property
+    def flagged(self) -> set[str]:
+        return set(self.alerts["purchase_id"])
+
+    def score(self, flagged: set[str] | None = None) -> tuple[float, float]:
+        """(precision, recall) in purchases; NaN where undefined (nothing flagged; no fraud)."""
+        flagged = self.flagged if flagged is None else flagged
+        fraud = set(self.truth)
+        hits = len(flagged & fraud)
+        return (hits / len(flagged) if flagged else math.nan, hits / len(fraud) if fraud else math.nan)
+
+    def per_alert(self) -> tuple[float, float]:
+        """Counted in alerts: an impossible-travel fraud pairs with several swipes, so it counts several times."""
+        hits = int(self.alerts["purchase_id"].isin(list(self.truth)).sum())
+        return (hits / len(self.alerts) if len(self.alerts) else math.nan, hits / len(self.truth) if self.truth else math.nan)
+
+    def with_partners(self) -> tuple[float, float]:
+        partners = set(self.alerts["partner_id"].dropna())
+        return self.score(self.flagged | partners)
+
+
+@functools.lru_cache(maxsize=1)
+def _scored_cases() -> tuple[_Scored, ...]:
+    lesson = _day(LESSON_SEED, 8)
+    fresh = _small_day(41, 3)
+    quiet = _day(61, 6, cards=50, rate=0.05, fraud=0.0, travel=0.02)  # no fraud at all
+    lesson_alerts = _detect(lesson, "stream").alerts
+    fresh_alerts = _detect(fresh, "batch").alerts
+    return (
+        _Scored(lesson_alerts, lesson.truth, "the stream's alerts on the lesson's first eight hours"),
+        _Scored(_detect(lesson, "batch", Rules(amount_factor=1.5)).alerts, lesson.truth,
+                "the alerts of a lower big-amount threshold (1.5×)"),
+        _Scored(fresh_alerts[fresh_alerts["rule"] == TRAVEL], fresh.truth, "a fresh day's impossible-travel alerts"),
+        _Scored(lesson_alerts.iloc[0:0], lesson.truth, "no alerts at all"),
+        _Scored(_detect(quiet, "batch", Rules(amount_factor=1.0)).alerts, quiet.truth,
+                "a day without fraud, with a low big-amount threshold"),
+    )
+
+
+def _two_numbers(answer: Any) -> tuple[Any, Any]:
+    """Accept (precision, recall) as a pair, a dict or a Series with those keys, or an object with those attributes."""
+    if isinstance(answer, (Mapping, pd.Series)):
+        keys = {str(k).lower(): k for k in answer.keys()}
+        if "precision" in keys and "recall" in keys:
+            return answer[keys["precision"]], answer[keys["recall"]]
+        if isinstance(answer, Mapping):
+            raise Mistake("your dict needs the keys 'precision' and 'recall'.")
+    if hasattr(answer, "precision") and hasattr(answer, "recall") and not isinstance(answer, (tuple, list)):
+        return answer.precision, answer.recall
+    if isinstance(answer, (tuple, list, pd.Series, np.ndarray)) and len(answer) == 2:
+        return answer[0], answer[1]
+    if _is_number(answer):
+        raise Mistake("return two numbers, (precision, recall); you returned one.")
+    raise Mistake(f"return (precision, recall), two numbers; got {type(answer).__name__}.")
+
+
+def _as_fraction(x: Any, name: str) -> float:
+    if x is None:
+        return math.nan
+    if not _is_number(x):
+        raise Mistake(f"your {name} should be a number; got {type(x).__name__} {x!r}.")
+    return float(x)
+
+
+def _same_fraction(got: float, want: float) -> bool:
+    """Equal to within rounding to three decimals; where undefined (NaN), NaN, None or 0 are all fine."""
+    if math.isnan(want):
+        return math.isnan(got) or got == 0
+    return not math.isnan(got) and abs(got - want) <= 0.0006
+
+
+@checker
+def precision_recall(fn: Callable[[pd.DataFrame, dict[str, str]], Any]) -> Feedback:
+    """Check ``precision_recall(alerts, truth)``: precision and recall, counted in purchases."""
+    for case in _scored_cases():
+        try:
+            answer = _quietly(fn, case.alerts.copy(), dict(case.truth))
+        except ZeroDivisionError:
+            if case.alerts.empty:
+                raise Mistake(
+                    "your code divided by zero when there were no alerts at all: with nothing flagged, precision "
+                    "(a share of the flagged purchases) is undefined. Return math.nan for it then, as "
+                    "streamlab.fraud.score does."
+                ) from None
+            raise Mistake(
+                "your code divided by zero on a day without fraud: recall (a share of the fraudulent purchases) is "
+                "then undefined. Return math.nan for it, as streamlab.fraud.score does."
+            ) from None
+        raw = _two_numbers(answer)
+        got = (_as_fraction(raw[0], "precision"), _as_fraction(raw[1], "recall"))
+        want = case.score()
+        ok = [_same_fraction(g, w) for g, w in zip(got, want, strict=True)]
+        if all(ok):
+            continue
+        if any(g > 1 for g in got if not math.isnan(g)):
+            if all(_same_fraction(g / 100, w) for g, w in zip(got, want, strict=True)):
+                raise Mistake("those are percentages: give precision and recall as fractions from 0 to 1.")
+            raise Mistake(
+                f"for {case.what} one of your numbers is above 1. A share cannot be: you counted some purchases "
+                "more than once. A purchase blamed by several alerts is one flagged purchase."
+            )
+        if all(_same_fraction(g, w) for g, w in zip(got, want[::-1], strict=True)):
+            raise Mistake(
+                "precision and recall are swapped. Precision: of the purchases flagged, the share that were fraud. "
+                "Recall: of the fraudulent purchases, the share that were flagged."
+            )
+        per_alert = case.per_alert()
+        if (not ok[0] and _same_fraction(got[0], per_alert[0])) or (not ok[1] and _same_fraction(got[1], per_alert[1])):
+            raise Mistake(
+                f"for {case.what} you counted alerts. A purchase can be blamed by several alerts (an impossible "
+                "travel fraud pairs with several of the cardholder's swipes): count purchases, the distinct "
+                "purchase_id values."
+            )
+        if all(_same_fraction(g, w) for g, w in zip(got, case.with_partners(), strict=True)):
+            raise Mistake(
+                "you counted the partner_id of impossible-travel alerts as flagged. The partner is the other swipe "
+                "of the pair, usually the cardholder's own; only purchase_id is blamed."
+            )
+        if got[0] == 0 and got[1] == 0 and case.flagged & set(case.truth):
+            raise Mistake(
+                f"for {case.what} you found no fraud among the flagged purchases, yet there is some. truth maps "
+                "purchase_id to its pattern: compare the alerts' purchase_id values with its keys."
+            )
+        if ok[0]:
+            raise Mistake(
+                f"for {case.what} your precision is right and your recall is not. Recall: of the fraudulent purchases "
+                "(the keys of truth), the share that were flagged."
+            )
+        if ok[1]:
+            raise Mistake(
+                f"for {case.what} your recall is right and your precision is not. Precision: of the purchases flagged "
+                "(the distinct purchase_id values of the alerts), the share that were fraud."
+            )
+        raise Mistake(
+            f"for {case.what} neither number is right. Count purchases: flagged = the alerts' distinct purchase_id "
+            "values, fraud = the keys of truth; precision = |flagged ∩ fraud| / |flagged|, recall = "
+            "|flagged ∩ fraud| / |fraud|."
+        )
+    return correct("your precision and recall are right, counted in purchases, including when they are undefined.")
+
+
+# -- 3. When could the bank have known? ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _TravelCase:
+    travel: pd.DataFrame
+    day: _Day
+    what: str
+
+    def times(self, column: str) -> dict[str, pd.Timestamp]:
+        return {p.purchase_id: pd.Timestamp(getattr(p, column)) for p in self.day.pile}
+
+    def model(self, how: str, column: str = "arrival_time") -> pd.Series:
+        """The answer (``max`` of arrivals) or a typical mistake, one time per alert."""
+        t = self.times(column)
+        blamed = self.travel["purchase_id"].map(t)
+        partner = self.travel["partner_id"].map(t)
+        both = pd.concat([blamed, partner], axis=1)
+        out = {"max": both.max(axis=1), "min": both.min(axis=1), "blamed": blamed, "partner": partner}[how]
+        return out.astype("datetime64[ns, UTC]")
+
+
+@functools.lru_cache(maxsize=1)
+def _travel_cases() -> tuple[_TravelCase, ...]:
+    trace = adversarial_trace()
+    trace_day = _Day(tuple(trace.purchases), trace.profiles, trace.truth)
+    fresh_a, fresh_b = _small_day(54, 2.5), _small_day(58, 2.5)
+    travel = lambda d: d.alerts[d.alerts["rule"] == TRAVEL]  # noqa: E731
+    return (
+        _TravelCase(travel(_detect(trace_day, "stream", batch_size=1)), trace_day,
+                    "the adversarial trace, as the stream found it"),
+        _TravelCase(travel(_detect(trace_day, "batch")), trace_day, "the adversarial trace, as the nightly job found it"),
+        _TravelCase(travel(_detect(fresh_a, "stream", batch_size=50)), fresh_a, "a fresh day, as a stream found it"),
+        _TravelCase(travel(_detect(fresh_b, "batch")), fresh_b, "another fresh day, as the nightly job found it"),
+    )
+
+
+def _moments(answer: Any, travel: pd.DataFrame) -> pd.Series:
+    """Accept a Series aligned with the alerts, or one time per alert in row order; give UTC timestamps."""
+    if isinstance(answer, pd.DataFrame):
+        columns = [c for c in answer.columns if pd.api.types.is_datetime64_any_dtype(answer[c])]
+        if len(columns) != 1:
+            raise Mistake("return one time per alert: a Series (or a DataFrame with a single datetime column).")
+        answer = answer[columns[0]]
+    if isinstance(answer, pd.Series):
+        if len(answer) == len(travel) and set(answer.index) == set(travel.index):
+            answer = answer.reindex(travel.index)
+        values = list(answer)
+    elif isinstance(answer, (list, tuple, np.ndarray, pd.Index)):
+        values = list(answer)
+    else:
+        raise Mistake(f"return one time per alert, as a Series or a list; got {type(answer).__name__}.")
+    if len(values) != len(travel):
+        raise Mistake(
+            f"return one time per alert: there were {len(travel)} alerts and you returned {len(values)} times."
+        )
+    if values and all(isinstance(v, (timedelta, pd.Timedelta, np.timedelta64)) for v in values):
+        raise Mistake("return the moment the evidence was complete (a datetime), not a wait.")
+    if not all(isinstance(v, (datetime, np.datetime64)) for v in values):
+        odd = next(v for v in values if not isinstance(v, (datetime, np.datetime64)))
+        raise Mistake(f"return datetimes; one of your values is {type(odd).__name__} {odd!r}.")
+    if any(pd.Timestamp(v).tzinfo is None for v in values):
+        raise Mistake("your times are naive: keep them timezone-aware UTC, as arrival_time is.")
+    return pd.Series([pd.Timestamp(v).tz_convert("UTC") for v in values], index=travel.index, dtype="datetime64[ns, UTC]")
+
+
+@checker
+def evidence_complete(fn: Callable[[pd.DataFrame, list[Purchase]], Any]) -> Feedback:
+    """Check ``evidence_complete(travel, pile)``: for each pair, the later arrival of its two swipes."""
+    for case in _travel_cases():
+        got = _moments(_quietly(fn, case.travel.copy(), case.day.copy_pile()), case.travel)
+        same = lambda model: bool((got == model.astype("datetime64[ns, UTC]")).all())  # noqa: E731
+        if same(case.model("max")):
+            continue
+        if same(case.model("max", "event_time")) or same(case.model("blamed", "event_time")):
+            raise Mistake(
+                "you used event_time, when the swipes *happened*. The bank knows about a swipe when it arrives: "
+                "use arrival_time (in the check, purchases arrive up to half an hour late)."
+            )
+        if same(pd.Series(case.travel["alert_time"])):
+            raise Mistake(
+                f"for {case.what} you returned alert_time, when that driver raised each alert. The question is when "
+                "the evidence was there to raise it, whoever raises it: when both swipes had arrived."
+            )
+        if same(case.model("min")):
+            raise Mistake(
+                "you took the earlier of the two arrivals. The pair is only evidence once *both* swipes have "
+                "arrived: take the later one."
+            )
+        if same(case.model("blamed")):
+            raise Mistake(
+                f"for {case.what} you took the arrival of the blamed swipe. The evidence is both swipes, and the other "
+                "one (partner_id) sometimes arrives after it, out of order: take the later of the two arrivals."
+            )
+        if same(case.model("partner")):
+            raise Mistake(
+                f"for {case.what} you took the arrival of the partner swipe. The blamed swipe often arrives after it: "
+                "take the later of the two arrivals."
+            )
+        wrong = int((got != case.model("max")).sum())
+        raise Mistake(
+            f"for {case.what} your time is off for {wrong} of the {len(got)} alerts: for each alert, find the arrival "
+            "times of its purchase_id and its partner_id in the pile."
+        )
+    return correct(
+        "for every alert you found the moment its evidence was complete, even when its two swipes arrived out of order."
+    )
+
+
+# -- 4. A new rule, in both drivers ----------------------------------------------------------------
+
+#: The new rule: a card swiped in at least this many different cities ...
+CITY_COUNT = 3
+#: ... within this long, either side of a swipe (event time), flags that swipe.
+CITY_WINDOW = timedelta(hours=1)
+#: The name the new rule's alerts carry.
+MANY_CITIES = "many cities"
+
+
+def _flag(
+    frame: pd.DataFrame,
+    count: int,
+    window: timedelta,
+    *,
+    clock: str = "event_time",
+    strict: bool = False,
+    distinct: bool = True,
+    before_only: bool = False,
+) -> set[str]:
+    """The ids of the swipes the rule flags (with the defaults), or that a typical mistake flags."""
+    flagged: set[str] = set()
+    w = np.timedelta64(pd.Timedelta(window))
+    for _, swipes in frame.groupby("card", sort=False):
+        times = swipes[clock].to_numpy(dtype="datetime64[ns]")  # UTC instants, for numpy's arithmetic
+        cities = swipes["city"].to_numpy()
+        ids = swipes["purchase_id"].to_numpy()
+        for i in range(len(swipes)):
+            gap = times - times[i]
+            near = (np.abs(gap) < w) if strict else (np.abs(gap) <= w)
+            if before_only:
+                near &= gap <= np.timedelta64(0)
+            n = len(set(cities[near])) if distinct else int(near.sum())
+            if n >= count:
+                flagged.add(ids[i])
+    return flagged
+
+
+def many_cities_batch(
+    pile: Iterable[Purchase] | pd.DataFrame, count: int = CITY_COUNT, window: timedelta = CITY_WINDOW
+) -> pd.DataFrame:
+    """The new rule of exercise 4, over a whole pile: the swipes it flags, in event-time order.
+
+    A swipe is flagged when its card was swiped in at least ``count``
+    different cities within ``window`` either side of it, by event time (the
+    swipe's own city counts). Give it the purchases the drivers checked (not
+    those routed aside), as the rule only ever sees those.
+
+    >>> from streamlab.purchases import adversarial_trace
+    >>> many_cities_batch(adversarial_trace().purchases, count=2)["city"].tolist()
+    ['New York', 'Paris', 'London', 'Tokyo', 'Suva', 'Apia', 'Madrid', 'Rome']
+    """
+    frame = pile if isinstance(pile, pd.DataFrame) else purchases_frame(pile)
+    flagged = frame[frame["purchase_id"].isin(_flag(frame, count, window))]
+    columns = ["purchase_id", "card", "city", "event_time", "arrival_time"]
+    return flagged[columns].sort_values(["event_time", "purchase_id"], ignore_index=True)
+
+
+def _roaming_episodes(day: int, window: timedelta) -> tuple[list[Purchase], dict[str, CardProfile]]:
+    """Cards swiped in several cities within a window, each episode built to tell one mistake apart.
+
+    Times are in units of ``window``; ``delay`` is how long after it happened a swipe arrives.
+    """
+    start = COURSE_START + timedelta(minutes=10)
+    episodes = {
+        # The swipe that happened first arrives last: only a rule that looks both ways and flags
+        # earlier-arrived swipes again raises the same alerts in both drivers.
+        "late-first": [("Paris", 0.0, 0.95), ("Brussels", 0.3, 0.0), ("Amsterdam", 0.6, 0.0), ("London", 0.9, 0.0)],
+        # Only the middle swipe has three cities within a window either side of it.
+        "either-side": [("Berlin", 0.0, 0.0), ("Paris", 0.8, 0.0), ("Madrid", 1.6, 0.0)],
+        # Exactly one window apart: "within" includes the boundary.
+        "boundary": [("Rome", 0.0, 0.0), ("Madrid", 0.5, 0.0), ("Lagos", 1.0, 0.0)],
+        # Many swipes, two cities: shopping, not roaming.
+        "one-city": [("Berlin", 0.0, 0.0), ("Berlin", 0.2, 0.0), ("Berlin", 0.4, 0.0), ("Amsterdam", 0.6, 0.0)],
+        # Close in event time, spread out in arrival time (a terminal offline): by event time, it is roaming.
+        "slow-terminals": [("London", 0.0, 0.0), ("Dubai", 0.2, 1.2), ("Mumbai", 0.4, 2.4)],
+    }
+    pile: list[Purchase] = []
+    profiles: dict[str, CardProfile] = {}
+    for e, (name, swipes) in enumerate(episodes.items()):
+        card = f"card-roam-{day}-{name}"
+        home = CITIES[swipes[0][0]]
+        profiles[card] = CardProfile(card, home.name, home.lat, home.lon, 30.0, round(30.0 * math.exp(P99 * SPEND_SIGMA), 2))
+        begin = start + e * window / 10  # cards are independent: episodes may overlap in time
+        for i, (city, at, delay) in enumerate(swipes):
+            lat, lon = merchant_location(CITIES[city], "restaurant")
+            happened = begin + at * window
+            arrived = happened + delay * window + timedelta(seconds=2)
+            pile.append(Purchase(f"r{day}{e}{i}", card, f"{city} restaurant", city, lat, lon, 25.0 + i, happened, arrived))
+    return pile, profiles
+
+
+@dataclass(frozen=True)
+class _RoamingCase:
+    day: _Day
+    count: int
+    window: timedelta
+    checked: pd.DataFrame  # the purchases the drivers check (not routed aside)
+
+    def flags(self, **mistake: Any) -> set[str]:
+        return _flag(self.checked, self.count, self.window, **mistake)
+
+
+@functools.lru_cache(maxsize=1)
+def _roaming_cases() -> tuple[_RoamingCase, ...]:
+    cases = []
+    for n, (seed, count, window) in enumerate(((71, 3, CITY_WINDOW), (72, 2, timedelta(minutes=20)))):
+        extra, profiles = _roaming_episodes(n, window)
+        hours = max(p.arrival_time for p in extra) - COURSE_START
+        base = _small_day(seed, max(2.0, hours / timedelta(hours=1) + 0.25), rate=0.04)
+        pile = sorted([*base.pile, *extra], key=lambda p: p.arrival_time)
+        day = _Day(tuple(pile), {**base.profiles, **profiles}, base.truth)
+        default = _detect(day, "batch")
+        frame = purchases_frame(day.pile)
+        checked = frame[~frame["purchase_id"].isin(default.rejected["purchase_id"])].reset_index(drop=True)
+        cases.append(_RoamingCase(day, count, window, checked))
+    return tuple(cases)
+
+
+def _reads_truth(fn: Callable[..., Any]) -> bool:
+    """Whether a rule reaches for the ground truth: a pipe, a trace, a dict of fraud labels, or ``.truth(...)``."""
+    try:
+        found = inspect.getclosurevars(fn)
+    except (TypeError, ValueError):
+        return False
+
+    def is_truth(value: Any) -> bool:
+        if isinstance(value, (PurchasePipe, Trace)):
+            return True
+        return isinstance(value, Mapping) and bool(value) and all(v in PATTERNS for v in list(value.values())[:50])
+
+    names = {**found.nonlocals, **found.globals}
+    return any(is_truth(v) for v in names.values()) or "truth" in found.unbound
+
+
+def _identity(detection: Detection, rules: set[str] | None = None, exclude: bool = False) -> set[tuple]:
+    alerts = detection.alerts
+    if rules is not None:
+        alerts = alerts[~alerts["rule"].isin(rules)] if exclude else alerts[alerts["rule"].isin(rules)]
+    frame = alerts.drop(columns="alert_time").astype({"partner_id": "object"}).fillna({"partner_id": ""})
+    return {tuple(r) for r in frame.itertuples(index=False)}
+
+
+def _run(fn: Callable[..., Any], case: _RoamingCase, driver: str) -> Detection:
+    """Plug the learner's rule into a driver, with the case's count and window; name its mistakes."""
+
+    def rule(purchase: Purchase, profile: CardProfile, history: Any, rules: Rules) -> list[Alert]:
+        try:
+            found = fn(purchase, profile, history, rules, count=case.count, window=case.window)
+        except TypeError as error:
+            if "count" in str(error) or "window" in str(error):
+                raise Mistake(
+                    "keep the parameters count and window (with their defaults): the check calls your rule with "
+                    "other values too."
+                ) from None
+            raise
+        if found is None:
+            raise Mistake("your rule returned None: return a list of alerts (an empty list when there are none).")
+        found = list(found)
+        odd = next((a for a in found if not isinstance(a, Alert)), None)
+        if odd is not None:
+            raise Mistake(f"return a list of Alert (from streamlab.fraud); one item was {type(odd).__name__}.")
+        return found
+
+    rule.__name__ = getattr(fn, "__name__", "rule")
+    rules = Rules(extra=(rule,))
+    if driver == "batch":
+        return batch.detect_fraud(case.day.copy_pile(), case.day.profiles, rules=rules)
+    try:
+        return stream.detect_fraud(case.day.copy_pile(), case.day.profiles, rules=rules, batch_size=1)
+    except stream.StreamError as error:
+        raise (error.__cause__ or error) from None
+
+
+@checker
+def many_cities(fn: Callable[..., Any]) -> Feedback:
+    """Check the rule ``many_cities(purchase, profile, history, rules, count, window)`` in both drivers."""
+    if _reads_truth(fn):
+        raise Mistake(
+            "your rule reads the ground truth (the fraud labels). A detector never sees them: the bank does not "
+            "know which purchases are fraud, that is what the rule is for. Decide from the purchase, its card's "
+            "profile and its history only."
+        )
+    for case in _roaming_cases():
+        nightly, live = _run(fn, case, "batch"), _run(fn, case, "stream")
+        default = _detect(case.day, "batch")
+        built_in = _identity(default)
+        for found in (nightly, live):
+            mine = _identity(found, set(BUILT_IN))
+            if mine != built_in:
+                if mine > built_in:
+                    raise Mistake(
+                        f"give your rule's alerts their own name (check.MANY_CITIES, {MANY_CITIES!r}), not the name "
+                        "of a built-in rule."
+                    )
+                raise Mistake(
+                    "with your rule plugged in, the built-in rules raise other alerts: your rule must not change the "
+                    "card's history. Read history.swipes; the drivers remember each purchase after the rules."
+                )
+        new = [f.alerts[~f.alerts["rule"].isin(BUILT_IN)] for f in (nightly, live)]
+        want = case.flags()
+        if all(n.empty for n in new):
+            raise Mistake(
+                f"your rule raised no alert on a day on which it flags {len(want)} swipes: return an Alert for each "
+                "swipe it flags."
+            )
+        if any(n["purchase_id"].duplicated().any() for n in new):
+            raise Mistake(
+                "your rule flags some swipes more than once. When a purchase arrives, flag the swipes that qualify "
+                "*now* and did not before it arrived: each swipe once."
+            )
+        agreement = agree_alerts(nightly, live, names=("nightly job", "stream"))
+        if not agreement.ok:
+            blamed = [set(zip(n["rule"], n["purchase_id"], strict=True)) for n in new]
+            if blamed[0] == blamed[1]:
+                raise Mistake(
+                    "both drivers flag the same swipes, but their alerts differ: an alert's fields (partner_id, "
+                    "amount, event_time, detail) must describe the swipe flagged, not the purchase that happened to "
+                    "arrive last."
+                )
+            raise Mistake(
+                f"{agreement.message()} On this day purchases arrive up to half an hour late, so the swipe that "
+                "completes a card's cities can arrive before or after the others. When a purchase arrives, look at "
+                "the card's swipes on both sides of it in event time (history.swipes holds them all), and flag every "
+                "swipe that qualifies now and did not before: an earlier-arrived one too."
+            )
+        got = set(new[0]["purchase_id"])
+        if got == want:
+            continue
+        models = [
+            ({"distinct": False}, "you counted swipes. The rule counts different *cities*: three swipes in one "
+             "city are shopping."),
+            ({"clock": "arrival_time"}, "your window is in arrival_time. Where the card was depends on when the swipes "
+             "*happened*: use event_time (in the check, one terminal sends its swipes hours late)."),
+            ({"before_only": True}, "you only looked back in time from each swipe. The window reaches both sides of "
+             "a swipe: a city visited just after it counts too."),
+            ({"strict": True}, "swipes exactly `window` apart are within the window: use <=, not <."),
+        ]
+        for mistake, message in models:
+            if got == case.flags(**mistake):
+                raise Mistake(message)
+        if got == _flag(case.checked, case.count + 1, case.window):
+            raise Mistake(f"'at least {case.count} cities' includes exactly {case.count}: use >=, not >.")
+        raise Mistake(
+            f"both drivers agree, but with count={case.count} and window={case.window} your rule flags "
+            f"{len(got - want)} swipes it should not and misses {len(want - got)}. A swipe is flagged when its card "
+            "was swiped in at least `count` different cities within `window` either side of it (its own city counts)."
+        )
+    return correct(
+        "written once, your rule runs in both drivers and they raise identical alerts, even when purchases arrive "
+        "out of order, and it flags exactly the swipes the rule describes."
+    )

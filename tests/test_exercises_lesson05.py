@@ -1,0 +1,436 @@
+"""Lesson 05 exercises: each check accepts correct variants and names the typical mistakes."""
+
+import math
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from haversine import Unit, haversine
+
+from streamlab import COURSE_START, batch, stream
+from streamlab.exercises import lesson05
+from streamlab.fraud import TRAVEL, Alert, Rules, Score, agree_alerts, distance_km
+from streamlab.purchases import adversarial_trace, purchases_frame
+
+
+def feedback_says(feedback, hint):
+    return feedback.status == "wrong" and hint in feedback.message
+
+
+# -- exercise 1: how fast between two swipes? ------------------------------------------------------
+
+def speed_from(km, *, clock="event_time", seconds_of=lambda gap: abs(gap).total_seconds(), same_second=None):
+    """A learner's speed_kmh: ``km(first, second)`` over the time between the swipes, in km/h."""
+
+    def speed_kmh(first, second):
+        d = km(first, second)
+        seconds = seconds_of(getattr(second, clock) - getattr(first, clock))
+        if seconds == 0 and same_second is not None:
+            return same_second(d)
+        if seconds == 0:
+            return math.inf if d > 0 else 0.0
+        return d / (seconds / 3600)
+
+    return speed_kmh
+
+
+def great_circle(a, b):
+    return distance_km(a.lat, a.lon, b.lat, b.lon)
+
+
+def by_hand(a, b, radians=True, radius=6371.0):
+    """The haversine formula, written out."""
+    to = math.radians if radians else (lambda x: x)
+    lat1, lon1, lat2, lon2 = to(a.lat), to(a.lon), to(b.lat), to(b.lon)
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * radius * math.asin(math.sqrt(h))
+
+
+def flat(a, b, wrap=False):
+    """A flat map (equirectangular): fine over a few kilometres, wrong far away and, unwrapped, across ±180°."""
+    dlon = b.lon - a.lon
+    if wrap:
+        dlon = (dlon + 180) % 360 - 180
+    x = math.radians(dlon) * math.cos(math.radians((a.lat + b.lat) / 2))
+    return 6371.0 * math.hypot(x, math.radians(b.lat - a.lat))
+
+
+def numpy_speed(first, second):
+    km = np.float64(great_circle(first, second))
+    if km == 0:
+        return 0.0
+    hours = abs(pd.Timestamp(second.event_time) - pd.Timestamp(first.event_time)) / pd.Timedelta(hours=1)
+    return km / np.float64(hours)  # numpy: km / 0.0 is inf (with a warning), not an error
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        speed_from(great_circle),
+        speed_from(lambda a, b: haversine((a.lat, a.lon), (b.lat, b.lon))),
+        speed_from(by_hand),
+        speed_from(lambda a, b: by_hand(a, b, radius=6378.137)),
+        numpy_speed,
+        lambda a, b: round(speed_from(great_circle)(a, b), 1),
+    ],
+)
+def test_swipe_speed_accepts_correct_variants(variant):
+    assert lesson05.swipe_speed(variant).ok
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (speed_from(lambda a, b: haversine((a.lat, a.lon), (b.lat, b.lon), unit=Unit.MILES)), "miles per hour"),
+        (speed_from(lambda a, b: by_hand(a, b, radians=False)), "radians"),
+        (speed_from(lambda a, b: 6371 * math.acos(1 + 1e-15 * (a.lat == b.lat))), "math domain error"),
+        (speed_from(great_circle, same_second=lambda d: d / 0), "divided by zero"),
+        (speed_from(great_circle, seconds_of=lambda gap: gap.total_seconds()), "negative"),
+        (speed_from(great_circle, clock="arrival_time"), "arrival_time"),
+        (speed_from(great_circle, seconds_of=lambda gap: gap.seconds), "timedelta.seconds"),
+        (lambda a, b: speed_from(great_circle)(a, b) / 3.6, "metres per second"),
+        (lambda a, b: great_circle(a, b), "those are the distances"),
+        (speed_from(great_circle, same_second=lambda d: 0.0), "infinite (math.inf)"),
+        (speed_from(great_circle, same_second=lambda d: math.inf), "no travel at all"),
+        (speed_from(flat), "antimeridian"),
+        (speed_from(lambda a, b: flat(a, b, wrap=True)), "flat map"),
+        (lambda a, b: abs(b.event_time - a.event_time), "not a duration"),
+        (lambda a, b: (speed_from(great_circle)(a, b), True), "one number"),
+        (lambda a, b: speed_from(great_circle)(a, b) * 1.1, "off for"),
+    ],
+)
+def test_swipe_speed_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
+    feedback = lesson05.swipe_speed(wrong)
+    assert feedback_says(feedback, hint), feedback
+
+
+def test_swipe_speed_pairs_hold_the_hard_cases():
+    pairs = lesson05._pairs()
+    assert any(p.crosses_antimeridian and great_circle(p.first, p.second) < 50 for p in pairs)
+    assert any(p.same_second and p.same_place for p in pairs)
+    assert any(p.same_second and not p.same_place for p in pairs)
+    assert any(p.first.event_time > p.second.event_time for p in pairs)  # given later swipe first
+    # New York to Paris in 20 minutes: 5,837 km in a third of an hour.
+    assert lesson05._speed(pairs[0]) == pytest.approx(great_circle(pairs[0].first, pairs[0].second) * 3)
+
+
+# -- exercise 2: precision and recall --------------------------------------------------------------
+
+def precision_recall(alerts, truth):
+    flagged, fraud = set(alerts["purchase_id"]), set(truth)
+    hits = len(flagged & fraud)
+    return (hits / len(flagged) if flagged else math.nan, hits / len(fraud) if fraud else math.nan)
+
+
+def with_pandas(alerts, truth):
+    flagged = alerts["purchase_id"].drop_duplicates()
+    hits = flagged.isin(list(truth)).sum()
+    return {"precision": hits / len(flagged) if len(flagged) else 0.0, "recall": hits / len(truth) if truth else 0.0}
+
+
+def as_score(alerts, truth):
+    flagged, fraud = set(alerts["purchase_id"]), set(truth)
+    return Score(len(flagged & fraud), len(flagged - fraud), len(fraud - flagged))
+
+
+def counted_in_alerts(alerts, truth, both=True):
+    hits = alerts["purchase_id"].isin(list(truth)).sum()
+    precision = hits / len(alerts) if len(alerts) else math.nan
+    recall = (hits if both else len(set(alerts["purchase_id"]) & set(truth))) / len(truth) if truth else math.nan
+    return precision, recall
+
+
+def with_partners(alerts, truth):
+    flagged, fraud = set(alerts["purchase_id"]) | set(alerts["partner_id"].dropna()), set(truth)
+    hits = len(flagged & fraud)
+    return (hits / len(flagged) if flagged else math.nan, hits / len(fraud) if fraud else math.nan)
+
+
+def unguarded(alerts, truth, guard_flagged=False):
+    flagged, fraud = set(alerts["purchase_id"]), set(truth)
+    hits = len(flagged & fraud)
+    precision = (hits / len(flagged) if flagged else math.nan) if guard_flagged else hits / len(flagged)
+    return precision, hits / len(fraud)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        precision_recall,
+        with_pandas,
+        as_score,
+        lambda a, t: pd.Series(precision_recall(a, t), index=["precision", "recall"]),
+        lambda a, t: [None if math.isnan(x) else round(x, 3) for x in precision_recall(a, t)],
+        lambda a, t: np.array(precision_recall(a, t)),
+    ],
+)
+def test_precision_recall_accepts_correct_variants(variant):
+    assert lesson05.precision_recall(variant).ok
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda a, t: precision_recall(a, t)[::-1], "swapped"),
+        (counted_in_alerts, "more than once"),
+        (lambda a, t: counted_in_alerts(a, t, both=False), "you counted alerts"),
+        (with_partners, "partner_id"),
+        (lambda a, t: tuple(100 * x for x in precision_recall(a, t)), "percentages"),
+        (unguarded, "no alerts at all"),
+        (lambda a, t: unguarded(a, t, guard_flagged=True), "a day without fraud"),
+        (lambda a, t: precision_recall(a, dict.fromkeys(t.values())), "compare the alerts' purchase_id values with its keys"),
+        (lambda a, t: precision_recall(a, t)[0], "you returned one"),
+        (lambda a, t: {"p": 1, "r": 1}, "needs the keys"),
+        (lambda a, t: (precision_recall(a, t)[1], precision_recall(a, t)[1]), "your recall is right and your precision is not"),
+        (lambda a, t: (precision_recall(a, t)[0], 0.5), "your precision is right and your recall is not"),
+        (lambda a, t: (0.5, 0.5), "neither number is right"),
+        (lambda a, t: ("high", "low"), "should be a number"),
+    ],
+)
+def test_precision_recall_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
+    feedback = lesson05.precision_recall(wrong)
+    assert feedback_says(feedback, hint), feedback
+
+
+def test_precision_recall_cases_tell_the_mistakes_apart():
+    cases = lesson05._scored_cases()
+    assert any(c.score()[0] != c.score()[1] for c in cases)  # a swap shows
+    assert any(c.alerts["purchase_id"].duplicated().any() for c in cases)  # so does counting alerts
+    assert any(c.alerts.empty for c in cases) and any(not c.truth for c in cases)  # 0 / 0, both ways
+
+
+# -- exercise 3: when could the bank have known? ---------------------------------------------------
+
+def evidence_complete(travel, pile):
+    arrived = {p.purchase_id: p.arrival_time for p in pile}
+    return pd.Series(
+        [max(arrived[a], arrived[b]) for a, b in zip(travel["purchase_id"], travel["partner_id"], strict=True)],
+        index=travel.index,
+    )
+
+
+def with_merges(travel, pile):
+    arrived = purchases_frame(pile).set_index("purchase_id")["arrival_time"]
+    blamed = travel["purchase_id"].map(arrived)
+    partner = travel["partner_id"].map(arrived)
+    return blamed.where(blamed > partner, partner)
+
+
+def one_of(travel, pile, pick, column="arrival_time"):
+    times = {p.purchase_id: getattr(p, column) for p in pile}
+    return [pick(times[a], times[b]) for a, b in zip(travel["purchase_id"], travel["partner_id"], strict=True)]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        evidence_complete,
+        with_merges,
+        lambda t, p: one_of(t, p, max),
+        lambda t, p: evidence_complete(t, p).reset_index(drop=True),
+        lambda t, p: evidence_complete(t, p).to_frame("complete").assign(note="pair"),
+        lambda t, p: evidence_complete(t, p).dt.tz_convert("Pacific/Auckland"),
+        lambda t, p: evidence_complete(t, p).iloc[::-1],
+    ],
+)
+def test_evidence_complete_accepts_correct_variants(variant):
+    assert lesson05.evidence_complete(variant).ok
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda t, p: one_of(t, p, max, column="event_time"), "you used event_time"),
+        (lambda t, p: t["event_time"], "you used event_time"),
+        (lambda t, p: t["alert_time"], "you returned alert_time"),
+        (lambda t, p: one_of(t, p, min), "earlier of the two arrivals"),
+        (lambda t, p: one_of(t, p, lambda a, b: a), "arrival of the blamed swipe"),
+        (lambda t, p: one_of(t, p, lambda a, b: b), "arrival of the partner swipe"),
+        (lambda t, p: evidence_complete(t, p).dt.tz_localize(None), "naive"),
+        (lambda t, p: t["alert_time"] - evidence_complete(t, p), "not a wait"),
+        (lambda t, p: evidence_complete(t, p).drop_duplicates(), "one time per alert"),
+        (lambda t, p: evidence_complete(t, p).max(), "got Timestamp"),
+        (lambda t, p: evidence_complete(t, p) + timedelta(seconds=1), "your time is off"),
+    ],
+)
+def test_evidence_complete_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
+    feedback = lesson05.evidence_complete(wrong)
+    assert feedback_says(feedback, hint), feedback
+
+
+def test_evidence_complete_cases_hold_pairs_out_of_order_both_ways():
+    for case in lesson05._travel_cases():
+        answer = case.model("max")
+        assert len(answer) > 0
+        assert (answer == case.model("blamed")).any() and (answer != case.model("blamed")).any(), case.what
+
+
+# -- exercise 4: a new rule, in both drivers -------------------------------------------------------
+
+def alert(swipe, count, window, rule=lesson05.MANY_CITIES, partner=None):
+    return Alert(rule, swipe.card, swipe.purchase_id, partner, swipe.amount, swipe.event_time,
+                 f"one of {count} or more cities within {window}")
+
+
+def many_cities(purchase, profile, history, rules, count=lesson05.CITY_COUNT, window=lesson05.CITY_WINDOW):
+    """The reference: flag every swipe near the new one that qualifies now and did not before."""
+    swipes = [*history.swipes, purchase]
+
+    def cities(swipe, among):
+        return {s.city for s in among if abs(s.event_time - swipe.event_time) <= window}
+
+    return [
+        alert(s, count, window)
+        for s in swipes
+        if abs(s.event_time - purchase.event_time) <= window
+        and len(cities(s, swipes)) >= count
+        and (s is purchase or len(cities(s, history.swipes)) < count)
+    ]
+
+
+def through_the_batch_rule(purchase, profile, history, rules, count=3, window=timedelta(hours=1)):
+    """Correct too, and slower: the batch statement of the rule, before and after the purchase."""
+    before = set(lesson05.many_cities_batch(history.swipes, count, window)["purchase_id"])
+    now = lesson05.many_cities_batch([*history.swipes, purchase], count, window)
+    by_id = {s.purchase_id: s for s in [*history.swipes, purchase]}
+    return [
+        Alert("roaming", by_id[pid].card, pid, None, by_id[pid].amount, by_id[pid].event_time, "roaming")
+        for pid in now["purchase_id"] if pid not in before
+    ]
+
+
+def rule_with(*, retro=True, dedupe=True, both_sides=True, clock="event_time", distinct=True, strict=False,
+              more_than=False, rule=lesson05.MANY_CITIES, partner=False):
+    """A learner's rule, with one of the typical mistakes."""
+
+    def fn(purchase, profile, history, rules, count=3, window=timedelta(hours=1)):
+        swipes = [*history.swipes, purchase]
+
+        def near(a, b):
+            gap = getattr(b, clock) - getattr(a, clock)
+            inside = abs(gap) < window if strict else abs(gap) <= window
+            return inside and (both_sides or gap <= timedelta(0))
+
+        def qualifies(swipe, among):
+            close = [s for s in among if near(swipe, s)]
+            n = len({s.city for s in close}) if distinct else len(close)
+            return n > count if more_than else n >= count
+
+        out = []
+        for s in (swipes if retro else [purchase]):
+            if not near(s, purchase) and not near(purchase, s):
+                continue
+            if qualifies(s, swipes) and (not dedupe or s is purchase or not qualifies(s, history.swipes)):
+                out.append(alert(s, count, window, rule, purchase.purchase_id if partner else None))
+        return out
+
+    return fn
+
+
+#: What a learner might have in the notebook: the lesson's ground truth.
+truth = adversarial_trace().truth
+
+
+def reads_truth(purchase, profile, history, rules, count=3, window=timedelta(hours=1)):
+    return [alert(purchase, count, window)] if purchase.purchase_id in truth else []
+
+
+def changes_history(purchase, profile, history, rules, count=3, window=timedelta(hours=1)):
+    found = many_cities(purchase, profile, history, rules, count, window)
+    history.swipes.clear()
+    return found
+
+
+@pytest.mark.parametrize("variant", [many_cities, rule_with()])
+def test_many_cities_accepts_correct_variants(variant):
+    assert lesson05.many_cities(variant).ok
+
+
+def test_many_cities_accepts_the_batch_rule_called_per_purchase():
+    assert lesson05.many_cities(through_the_batch_rule).ok
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (reads_truth, "reads the ground truth"),
+        (rule_with(retro=False, both_sides=False), "differ"),
+        (rule_with(retro=False), "differ"),
+        (rule_with(dedupe=False), "more than once"),
+        (rule_with(distinct=False), "you counted swipes"),
+        (rule_with(clock="arrival_time"), "your window is in arrival_time"),
+        (rule_with(both_sides=False), "only looked back"),
+        (rule_with(strict=True), "use <=, not <"),
+        (rule_with(more_than=True), "use >=, not >"),
+        (rule_with(partner=True), "must describe the swipe flagged"),
+        (rule_with(rule=TRAVEL), "their own name"),
+        (changes_history, "must not change the card's history"),
+        (lambda purchase, profile, history, rules, count=3, window=None: None, "returned None"),
+        (lambda purchase, profile, history, rules, count=3, window=None: [(purchase.purchase_id, "roaming")],
+         "list of Alert"),
+        (lambda purchase, profile, history, rules: [], "keep the parameters count and window"),
+        (lambda purchase, profile, history, rules, count=3, window=None: [], "raised no alert"),
+        (lambda purchase, profile, history, rules, count=3, window=None: 1 / 0, "ZeroDivisionError"),
+    ],
+)
+def test_many_cities_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
+    feedback = lesson05.many_cities(wrong)
+    assert feedback_says(feedback, hint), feedback
+
+
+def test_many_cities_not_implemented_is_not_yet():
+    def rule(purchase, profile, history, rules, count=3, window=timedelta(hours=1)):
+        raise NotImplementedError()
+
+    assert lesson05.many_cities(rule).status == "not yet"
+
+
+def test_many_cities_batch_by_hand():
+    trace = adversarial_trace()
+    # Two cities within an hour either side, in event-time order: New York and Paris 20 min apart
+    # (t00, t01), London and Tokyo 30 min apart (t08, t09), Suva and Apia 10 min apart (t14, t15),
+    # Madrid and Rome at the same second (t10, t11). Suva and Apia 3 hours apart, New York and London
+    # 7 hours apart, and the double swipe in one Paris café are not.
+    assert lesson05.many_cities_batch(trace.purchases, count=2)["purchase_id"].tolist() == [
+        "t00", "t01", "t08", "t09", "t14", "t15", "t10", "t11",
+    ]
+    assert lesson05.many_cities_batch(trace.purchases).empty  # nobody visits three cities in an hour
+
+
+def test_the_roaming_episodes_tell_the_mistakes_apart():
+    for case in lesson05._roaming_cases():
+        want = case.flags()
+        assert any(pid.startswith("r") for pid in want)
+        for mistake in ({"distinct": False}, {"clock": "arrival_time"}, {"before_only": True}):
+            assert case.flags(**mistake) != want, mistake
+    first = lesson05._roaming_cases()[0]
+    assert first.flags(strict=True) != first.flags()
+    # Nothing in the episodes is too late for the drivers: every crafted swipe is checked.
+    assert {p.purchase_id for p in first.day.pile if p.purchase_id.startswith("r")} <= set(first.checked["purchase_id"])
+
+
+def test_the_reference_rule_agrees_in_both_drivers_on_the_lesson_day_with_the_hook():
+    bank_day = lesson05._day(lesson05.LESSON_SEED, 8)
+    rules = Rules(extra=(many_cities,))
+    nightly = batch.detect_fraud(list(bank_day.pile), bank_day.profiles, rules=rules)
+    live = stream.detect_fraud(list(bank_day.pile), bank_day.profiles, rules=rules, batch_size=1)
+    assert agree_alerts(nightly, live).ok
+    checked = purchases_frame(bank_day.pile)
+    checked = checked[~checked["purchase_id"].isin(nightly.rejected["purchase_id"])]
+    flagged = set(nightly.alerts.loc[nightly.alerts["rule"] == lesson05.MANY_CITIES, "purchase_id"])
+    assert flagged == set(lesson05.many_cities_batch(checked)["purchase_id"])
+
+
+def test_checks_leave_the_cached_data_alone():
+    before = lesson05._scored_cases()[0].alerts.copy()
+
+    def vandal(alerts, truth):
+        alerts.drop(alerts.index, inplace=True)
+        truth.clear()
+        return precision_recall(alerts, truth)
+
+    assert not lesson05.precision_recall(vandal).ok
+    pd.testing.assert_frame_equal(lesson05._scored_cases()[0].alerts, before)
+    assert lesson05.precision_recall(precision_recall).ok
+    assert COURSE_START < lesson05._travel_cases()[0].day.pile[0].arrival_time
