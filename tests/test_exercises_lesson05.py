@@ -251,6 +251,7 @@ def test_evidence_complete_accepts_correct_variants(variant):
         (lambda t, p: t["alert_time"] - evidence_complete(t, p), "not a wait"),
         (lambda t, p: evidence_complete(t, p).drop_duplicates(), "one time per alert"),
         (lambda t, p: evidence_complete(t, p).max(), "got Timestamp"),
+        (lambda t, p: t["partner_id"].map({x.purchase_id: x.arrival_time for x in p[:5]}), "missing (NaT or None)"),
         (lambda t, p: evidence_complete(t, p) + timedelta(seconds=1), "your time is off"),
     ],
 )
@@ -366,6 +367,8 @@ def test_many_cities_accepts_correct_variants(variant):
         (lambda purchase, profile, history, rules, count=3, window=None: [(purchase.purchase_id, "roaming")],
          "list of Alert"),
         (lambda purchase, profile, history, rules: [], "keep the parameters count and window"),
+        (lambda purchase, profile, history, rules, count=3, window=None: [] if window is None else window - "1 h",
+         "your code raised TypeError: unsupported operand"),
         (lambda purchase, profile, history, rules, count=3, window=None: [], "raised no alert"),
         (lambda purchase, profile, history, rules, count=3, window=None: 1 / 0, "ZeroDivisionError"),
     ],

@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import numbers
 import random
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from streamlab import batch, stream
-from streamlab.events import COURSE_START
+from streamlab.events import COURSE_START, _is_number
 from streamlab.exercises import Feedback, Mistake, checker, correct
 from streamlab.fraud import (
     AMOUNT,
@@ -83,10 +82,6 @@ def _quietly(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         return fn(*args, **kwargs)
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 # -- 1. How fast between two swipes? -------------------------------------------------------------
@@ -547,6 +542,11 @@ def _moments(answer: Any, travel: pd.DataFrame) -> pd.Series:
         )
     if values and all(isinstance(v, (timedelta, pd.Timedelta, np.timedelta64)) for v in values):
         raise Mistake("return the moment the evidence was complete (a datetime), not a wait.")
+    if any(pd.isna(v) for v in values):
+        raise Mistake(
+            f"{sum(bool(pd.isna(v)) for v in values)} of your times are missing (NaT or None): both swipes of every "
+            "alert are in the pile, look each one up by its id."
+        )
     if not all(isinstance(v, (datetime, np.datetime64)) for v in values):
         odd = next(v for v in values if not isinstance(v, (datetime, np.datetime64)))
         raise Mistake(f"return datetimes; one of your values is {type(odd).__name__} {odd!r}.")
@@ -756,7 +756,7 @@ def _run(fn: Callable[..., Any], case: _RoamingCase, driver: str) -> Detection:
         try:
             found = fn(purchase, profile, history, rules, count=case.count, window=case.window)
         except TypeError as error:
-            if "count" in str(error) or "window" in str(error):
+            if "unexpected keyword argument" in str(error):
                 raise Mistake(
                     "keep the parameters count and window (with their defaults): the check calls your rule with "
                     "other values too."
