@@ -163,6 +163,7 @@ def unguarded(alerts, truth, guard_flagged=False):
         lambda a, t: pd.Series(precision_recall(a, t), index=["precision", "recall"]),
         lambda a, t: [None if math.isnan(x) else round(x, 3) for x in precision_recall(a, t)],
         lambda a, t: np.array(precision_recall(a, t)),
+        lambda a, t: pd.Series(precision_recall(a, t), index=["p", "r"]),
     ],
 )
 def test_precision_recall_accepts_correct_variants(variant):

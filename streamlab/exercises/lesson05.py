@@ -13,9 +13,12 @@
    (``Rules(extra=...)``); they must raise identical alerts, and flag exactly
    the swipes :func:`many_cities_batch` flags.
 
-The checks run the learner's function on the lesson's purchases (seed 8) and on
-fresh ones: other seeds, hand-made pairs across the antimeridian and at the
-same second, purchases up to half an hour in transit.
+The checks run the learner's function on the lesson's data (its bank, seed 8,
+and its adversarial trace) and on fresh data: hand-made pairs of swipes across
+the antimeridian and at the same second, other seeds whose purchases take up to
+half an hour to arrive, cards built to tell the typical mistakes apart. Each
+check computes those mistakes' answers on the same data, to say which one it
+sees.
 """
 
 from __future__ import annotations
@@ -316,7 +319,7 @@ class _Day:
         return list(self.pile)  # purchases are frozen: a new list is all the learner needs
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)
 def _day(seed: int, hours: float, **kwargs: Any) -> _Day:
     bank = purchases(seed=seed, **kwargs)
     until = COURSE_START + timedelta(hours=hours)
@@ -393,7 +396,9 @@ def _two_numbers(answer: Any) -> tuple[Any, Any]:
             raise Mistake("your dict needs the keys 'precision' and 'recall'.")
     if hasattr(answer, "precision") and hasattr(answer, "recall") and not isinstance(answer, (tuple, list)):
         return answer.precision, answer.recall
-    if isinstance(answer, (tuple, list, pd.Series, np.ndarray)) and len(answer) == 2:
+    if isinstance(answer, pd.Series) and len(answer) == 2:
+        return answer.iloc[0], answer.iloc[1]
+    if isinstance(answer, (tuple, list, np.ndarray)) and len(answer) == 2:
         return answer[0], answer[1]
     if _is_number(answer):
         raise Mistake("return two numbers, (precision, recall); you returned one.")
