@@ -139,25 +139,6 @@ def test_paid_not_shipped_rejects_typical_mistakes_with_the_right_hint(wrong, hi
 
 # -- exercise 3: open orders per customer, a new rule in the stream --------------------------------
 
-def open_orders_flow(events):
-    """The reference: key by customer, keep the customer's orders, fold with the one rule."""
-    by_customer = op.key_on("by_customer", events, lambda e: e.customer)
-
-    def step(customer_orders, event):
-        customer_orders = customer_orders or {}
-        try:
-            order = orders.apply(customer_orders.get(event.order_id), event)
-        except orders.RejectedEvent:
-            return customer_orders, []
-        customer_orders[event.order_id] = order
-        if lesson02.OPEN_MOVES[order.status] == 0:
-            return customer_orders, []
-        still_open = sum(o.status in ("placed", "paid") for o in customer_orders.values())
-        return customer_orders, [(event.arrival_time, still_open)]
-
-    return op.stateful_flat_map("open_orders", by_customer, step)
-
-
 def counted_by_kind(moves, *, key=lambda e: e.customer, when=lambda e: e.arrival_time, emit_unchanged=False):
     """A flow that folds each event's kind into a count, without the rule."""
 
@@ -195,6 +176,10 @@ def with_state_machine(emit_unchanged=False, when=lambda e, o: e.arrival_time, s
         return op.stateful_flat_map("open_orders", by_customer, step)
 
     return flow
+
+
+# The reference solution: the state machine with the lesson's choices.
+open_orders_flow = with_state_machine()
 
 
 def none_filtered(events):
