@@ -1,12 +1,10 @@
-"""The conda route (environment.yml) and the pip route (pyproject.toml) install the same things."""
+"""The conda route (environment.yml), the pip route (pyproject.toml) and the lock agree."""
 
 import re
+import tomllib
 from pathlib import Path
 
-import pytest
-
-# tomllib is standard from Python 3.11; on 3.10 these checks are left to CI.
-tomllib = pytest.importorskip("tomllib")
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +52,41 @@ def test_environment_python_is_one_bytewax_supports():
     (python,) = [c for c in conda if c.startswith("python")]
     assert python == "python=3.12"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["requires-python"] == ">=3.10,<3.13"
+    assert project["requires-python"] == ">=3.11,<3.13"
+
+
+def locked():
+    """requirements.lock as {name: version}; a package locked twice (per Python) would fail here."""
+    versions = {}
+    for raw in (ROOT / "requirements.lock").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, version = line.split(";", 1)[0].strip().split("==")
+        assert name.lower() not in versions, f"{name} is locked at two versions: 3.11 and 3.12 would differ"
+        versions[name.lower()] = version
+    return versions
+
+
+def test_the_lock_satisfies_every_requirement_of_the_project():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = locked()
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    for requirement in map(Requirement, requirements):
+        name = requirement.name.lower()
+        assert name in lock, f"{name} is required but not locked: run python3 course.py lock"
+        assert requirement.specifier.contains(lock[name]), (
+            f"{name}=={lock[name]} in requirements.lock does not satisfy {requirement}: run python3 course.py lock")
+
+
+def test_environment_pins_the_locked_versions():
+    conda, pip = environment()
+    lock = locked()
+    pins = [p for p in conda + pip if "==" in p]
+    assert len(pins) == len([p for p in conda + pip if p not in ("pip", "-e .") and not p.startswith("python=")])
+    differ = {name: (version, lock.get(name.lower())) for name, version in (p.split("==") for p in pins)
+              if lock.get(name.lower()) != version}
+    assert not differ, f"environment.yml pin -> lock: {differ}"
 
 
 def test_every_pin_says_why_it_is_there():
