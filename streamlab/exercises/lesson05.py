@@ -628,7 +628,9 @@ def _flag(
     The same rule as :func:`many_cities_batch`, in numpy, fast enough for a check.
     """
     flagged: set[str] = set()
-    w = np.timedelta64(pd.Timedelta(window))
+    # Units said outright: numpy 2.5 deprecates arithmetic with the unit-less ("generic") timedelta.
+    w = pd.Timedelta(window).to_timedelta64()
+    zero = np.timedelta64(0, "ns")
     for _, swipes in frame.groupby("card", sort=False):
         times = swipes[clock].to_numpy(dtype="datetime64[ns]")  # UTC instants, for numpy's arithmetic
         cities = swipes["city"].to_numpy()
@@ -637,7 +639,7 @@ def _flag(
             gap = times - times[i]
             near = (np.abs(gap) < w) if strict else (np.abs(gap) <= w)
             if before_only:
-                near &= gap <= np.timedelta64(0)
+                near &= gap <= zero
             n = len(set(cities[near])) if distinct else int(near.sum())
             if n >= count:
                 flagged.add(ids[i])
