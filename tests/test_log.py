@@ -14,8 +14,10 @@ from streamlab.log import (
     CorruptLogError,
     Log,
     LogError,
+    LostRecords,
     OffsetOutOfRangeError,
     Record,
+    RestoredNewline,
     TornTail,
     UnknownConsumerError,
 )
@@ -24,6 +26,11 @@ from streamlab.log import (
 @pytest.fixture
 def log(tmp_path):
     return Log.create(tmp_path / "log", partitions=3)
+
+
+def key_in(log, partition):
+    """A key whose records go to ``partition``."""
+    return next(f"k{i}" for i in range(1000) if log.partition_for(f"k{i}") == partition)
 
 
 def fill(log, n, prefix="k"):
@@ -337,12 +344,32 @@ def test_a_torn_last_line_is_reported_never_read_and_cut_before_the_next_append(
     assert list(Log.open(log.path).records(p)) == [r for r in before if r.partition == p] + [new]
 
 
-def test_a_torn_line_that_looks_complete_but_lacks_its_newline_is_not_a_record(log):
+@pytest.mark.parametrize("damage", [b"", b"X", b"\r", b"\x00"], ids=["missing", "X", "CR", "NUL"])
+def test_a_complete_record_whose_final_newline_is_damaged_is_kept_and_reported_never_cut(log, damage):
+    # Regression: such a record used to be taken for a torn tail and deleted by the next append.
+    first = log.append("k", {"a": 1})
+    second = log.append("k", {"a": 2})
+    path = log.partition_path(first.partition)
+    path.write_bytes(path.read_bytes()[:-1] + damage)  # the last newline lost, or turned into another byte
+    reopened = Log.open(log.path)
+    assert reopened.read(first.partition) == [first]  # not a line yet: readers wait for its newline
+    assert reopened.check() == [RestoredNewline(first.partition, 1)]
+    assert "offset 1 is complete" in str(reopened.check()[0])
+    third = reopened.append("k", {"a": 3})
+    assert reopened.repairs == [RestoredNewline(first.partition, 1)]
+    assert third.offset == 2
+    assert Log.open(log.path).read(first.partition) == [first, second, third]
+    assert Log.open(log.path).check() == []
+
+
+def test_a_torn_tail_that_is_not_a_whole_record_is_still_cut(log):
     line = log.append("k", {"a": 1})
     payload = json.dumps({"offset": 1, "key": "k", "value": {"a": 2}}, separators=(",", ":")).encode()
-    tear(log, line.partition, b"%08x %s" % (zlib.crc32(payload), payload))  # all but the newline
-    assert log.read(line.partition) == [line]
-    assert log.check() == [TornTail(line.partition, 1, len(payload) + 9)]
+    whole = b"%08x %s" % (zlib.crc32(payload), payload)
+    tear(log, line.partition, whole[:-2])  # the write stopped two bytes short of the record's end
+    assert log.check() == [TornTail(line.partition, 1, len(whole) - 2)]
+    again = log.append("k", {"a": 3})
+    assert log.read(line.partition) == [line, again] and again.offset == 1
 
 
 def test_a_torn_tail_is_cut_even_by_the_log_object_that_wrote_before_the_crash(log):
@@ -367,12 +394,26 @@ def test_a_damaged_complete_record_is_an_error_naming_where(log):
     assert [r.offset for r in damaged.read(0, 2)] == list(range(2, damaged.end_offset(0)))
 
 
-def test_a_record_in_the_wrong_place_is_an_error(log):
+def line(offset, key="k", value=1):
+    payload = json.dumps({"offset": offset, "key": key, "value": value}, separators=(",", ":")).encode()
+    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+
+def test_a_record_in_the_wrong_place_is_an_error_and_a_gap_is_lost_records(log):
     path = log.partition_path(0)
-    payload = json.dumps({"offset": 7, "key": "k", "value": 1}, separators=(",", ":")).encode()
-    path.write_bytes(b"%08x %s\n" % (zlib.crc32(payload), payload))
-    with pytest.raises(CorruptLogError, match="partition 0, offset 0: the line holds offset 7"):
+    path.write_bytes(line(0) + line(0))  # an offset that an earlier record already holds
+    with pytest.raises(CorruptLogError, match="partition 0, offset 1: the line holds offset 0"):
         Log.open(log.path).read(0)
+    path.write_bytes(line(0) + line(7))  # offsets 1 to 6 were given out, their records are gone
+    gap = Log.open(log.path)
+    assert [r.offset for r in gap.read(0)] == [0, 7]
+    assert [r.offset for r in gap.read(0, 3)] == [7]  # an offset in the gap reads on from the next record
+    assert gap.check() == [LostRecords(0, 1, 6)]
+    assert str(gap.check()[0]) == (
+        "partition 0: the records at offsets 1 to 6 were written but are no longer in the file "
+        "(lost, e.g. the file was cut short); their offsets are never given to other records"
+    )
+    assert gap.append(key_in(gap, 0), 2).offset == 8
     path.write_bytes(b"garbage\n")
     with pytest.raises(CorruptLogError, match="partition 0, offset 0: the line does not start with a checksum"):
         Log.open(log.path).read(0)
@@ -400,3 +441,126 @@ def test_the_log_benchmark_runs_and_prints_its_table(capsys):
     out = capsys.readouterr().out
     assert "| append, batches of 1,000 (extend) |" in out and "| 1.00× |" in out
     assert out.count("\n| ") == 9  # the header and eight measurements
+
+
+# --------------------------------------------------------------------------- offsets are never reused
+
+
+def lose_last_line(log, partition):
+    path = log.partition_path(partition)
+    data = path.read_bytes()
+    path.write_bytes(data[: data.rstrip(b"\n").rfind(b"\n") + 1])
+
+
+def test_after_the_last_record_is_lost_its_offset_is_never_given_again(log):
+    # Regression: the next append used to take the lost record's offset, and a consumer
+    # that had committed past it skipped the new record.
+    key = key_in(log, 0)
+    log.extend((key, {"i": i}) for i in range(10))
+    reader = log.add_consumer("payments")
+    assert len(reader.poll(100)) == 10
+    reader.commit()
+    lose_last_line(log, 0)
+    reopened = Log.open(log.path)
+    assert [r.offset for r in reopened.read(0)] == list(range(9))
+    assert reopened.end_offset(0) == 10  # the high-water mark remembers
+    assert reopened.check() == [LostRecords(0, 9, 9)]
+    new = reopened.append(key, {"i": "new"})
+    assert new.offset == 10
+    assert reopened.repairs == [LostRecords(0, 9, 9)]
+    assert reopened.consumer("payments").poll(100) == [new]  # not skipped
+    assert reopened.check() == [LostRecords(0, 9, 9)]  # the loss stays on record
+
+
+def test_a_consumer_past_the_end_gets_a_clear_error_or_its_reset_policy(log):
+    key = key_in(log, 0)
+    log.extend((key, {"i": i}) for i in range(10))
+    c = log.add_consumer("payments")
+    c.poll(100)
+    c.commit()
+    lose_last_line(log, 0)
+    (log.path / "partition-0.hwm").unlink()  # the high-water mark lost too: the log cannot know
+    reopened = Log.open(log.path)
+    assert reopened.end_offset(0) == 9
+    with pytest.raises(OffsetOutOfRangeError, match=(
+        r"consumer 'payments' is at offset 10 of partition 0, past its end 9: the log lost records it had read, "
+        r"or was replaced. Open it with reset='earliest' to re-read the partition from its start, or "
+        r"reset='latest' to skip to its end \(Kafka's auto.offset.reset\)"
+    )):
+        reopened.consumer("payments")
+    earliest = reopened.consumer("payments", reset="earliest")
+    assert earliest.positions == {0: 0, 1: 10 * 0, 2: 0} and earliest.resets == [(0, 10, 0)]
+    assert len(earliest.poll(100)) == 9
+    latest = reopened.consumer("payments", reset="latest")
+    assert latest.positions[0] == 9 and latest.poll(100) == []
+    with pytest.raises(ValueError, match=r"reset must be one of \('earliest', 'latest', 'none'\), got 'smallest'"):
+        reopened.consumer("payments", reset="smallest")
+
+
+# --------------------------------------------------------------------------- all or nothing
+
+
+def test_extend_writes_nothing_if_any_item_is_bad(log):
+    keys = [key_in(log, p) for p in range(3)]
+    fill(log, 9)
+    before = log.end_offsets()
+    bad_batches = [
+        ([(keys[0], 1), (keys[1], 2), (keys[2], {3})], TypeError,
+         r"value of record 2 \(key 'k\d+'\) must be JSON: Object of type set is not JSON serializable"),
+        ([(keys[0], 1), (keys[2], float("nan")), (keys[1], 2)], ValueError,
+         r"value of record 1 \(key 'k\d+'\) must be JSON: Out of range float values are not JSON compliant"),
+        ([(keys[0], 1), ("\ud800", 2)], ValueError, r"key must be valid Unicode text \(encodable as UTF-8\), got '\\ud800'"),
+        ([(keys[0], 1), (None, 2)], ValueError, "key must be a non-empty string, got None"),
+        ([(keys[0], 1), (keys[1],)], TypeError, r"item 1 must be a \(key, value\) pair, got \('k\d+',\)"),
+    ]
+    for items, error, message in bad_batches:
+        with pytest.raises(error, match=message):
+            log.extend(items)
+        assert log.end_offsets() == before
+    with pytest.raises(TypeError, match="items must be an iterable of .key, value. pairs, got str"):
+        log.extend("k1")
+    assert log.check() == []
+
+
+def test_a_value_with_a_lone_surrogate_or_a_huge_int_is_stored_and_read_back_exactly(log):
+    written = log.extend([("k", {"text": "\ud800 alone"}), ("k", 10**400)])
+    assert [r.value for r in Log.open(log.path).read(written[0].partition)] == [{"text": "\ud800 alone"}, 10**400]
+
+
+# --------------------------------------------------------------------------- consumers are made whole or not at all
+
+
+def test_a_consumer_left_half_made_by_a_crash_can_be_added_again(log):
+    # Regression: a crash between mkdir and the commit left a consumer that could neither be opened nor added.
+    fill(log, 12)
+    half = log.path / "consumers" / "payments"
+    half.mkdir()
+    (half / "0.offset").write_text("3\n")  # partitions 1 and 2 never got theirs
+    (log.path / "consumers" / ".fraud.123.456.tmp").mkdir()  # an add_consumer cut off before its rename
+    assert log.consumers == []
+    with pytest.raises(UnknownConsumerError, match="no consumer named 'payments'"):
+        log.consumer("payments")
+    assert log.add_consumer("payments").positions == {0: 0, 1: 0, 2: 0}
+    assert log.add_consumer("fraud").positions == {0: 0, 1: 0, 2: 0}
+    assert log.consumers == ["fraud", "payments"]
+
+
+def test_adding_a_consumer_creates_it_whole_in_one_step(log):
+    fill(log, 12)
+    log.add_consumer("late", start="latest")
+    assert sorted(p.name for p in (log.path / "consumers").iterdir()) == ["late"]  # nothing left aside
+    assert log.committed("late") == log.end_offsets()
+
+
+# --------------------------------------------------------------------------- fsync
+
+
+def test_fsync_mode_writes_the_same_log(tmp_path):
+    synced = Log.create(tmp_path / "synced", partitions=2, fsync=True)
+    records = fill(synced, 20)
+    synced.add_consumer("payments").commit()
+    plain = Log.open(synced.path)
+    assert list(plain.records()) == sorted(records, key=lambda r: (r.partition, r.offset))
+    assert plain.fsync is False and synced.fsync is True
+    with pytest.raises(TypeError, match="fsync must be True or False, got 'yes'"):
+        Log.open(synced.path, fsync="yes")
