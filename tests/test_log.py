@@ -434,15 +434,6 @@ def test_repr_names_no_path(log):
     assert repr(log.consumer("payments")).startswith("Consumer('payments', partitions [0, 1, 2], positions {0: 0")
 
 
-def test_the_log_benchmark_runs_and_prints_its_table(capsys):
-    from streamlab import bench_log
-
-    bench_log.main(["--events", "300", "--partitions", "2"])
-    out = capsys.readouterr().out
-    assert "| append, batches of 1,000 (extend) |" in out and "| 1.00× |" in out
-    assert out.count("\n| ") == 9  # the header and eight measurements
-
-
 # --------------------------------------------------------------------------- offsets are never reused
 
 

@@ -567,11 +567,3 @@ def test_delay_tradeoff_fewer_late_events_later_answers():
     # Each row is exactly what one stream run reports.
     one = stream.tumbling(p, 30, delay=5, limit=3000)
     assert curve.loc[2, "late_events"] == one.n_late
-
-
-def test_the_windows_benchmark_runs_and_prints_its_table(capsys):
-    from streamlab import bench_windows
-
-    bench_windows.main(["--events", "2000", "--repeat", "1"])
-    out = capsys.readouterr().out
-    assert "| **`stream.windowed`**" in out and "`batch.windowed` (pandas" in out
