@@ -166,7 +166,8 @@ def fold(events: Iterable[Event]) -> tuple[dict[str, Stats], list[tuple[Event, s
 
     Returns the statistics per key and the events routed aside, each with the
     reason. This is the per-event work of the stream (which folds each batch
-    with it); on its own it is the plain-Python baseline of the benchmark.
+    with it); on its own it is the plain-Python reference of the benchmark
+    (:mod:`streamlab.bench.summary`).
 
     >>> from streamlab.events import pipe, take
     >>> per_key, rejected = fold(take(pipe(seed=1, keys=2, missing=0.1), 100))
@@ -180,8 +181,15 @@ def fold(events: Iterable[Event]) -> tuple[dict[str, Stats], list[tuple[Event, s
         if value is not None and isfinite(value):
             stats = per_key.get(e.key)
             if stats is None:
-                stats = per_key[e.key] = Stats()
-            stats.add(value)
+                per_key[e.key] = Stats(1, value, value, value)
+            else:
+                # Stats.add, inlined: a method call per event costs a fifth of this loop's time.
+                stats.count += 1
+                stats.sum += value
+                if value < stats.min:
+                    stats.min = value
+                if value > stats.max:
+                    stats.max = value
         else:
             rejected.append((e, reject_reason(value)))
     return per_key, rejected

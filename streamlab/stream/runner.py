@@ -46,12 +46,19 @@ class _Partition(StatefulSourcePartition[Event, int]):
     def __init__(self, source: EventSource, resume_at: int | None) -> None:
         self._source = source
         self._read = resume_at or 0
-        self._it = iter(source.events)
-        # Skip what an earlier run already read (recovery resumes from here).
-        next(itertools.islice(self._it, self._read, self._read), None)
+        events = source.events
+        # A list is sliced (cheaper per batch than islice); anything else is iterated.
+        self._list = events if isinstance(events, list) else None
+        if self._list is None:
+            self._it = iter(events)
+            # Skip what an earlier run already read (recovery resumes from here).
+            next(itertools.islice(self._it, self._read, self._read), None)
 
     def next_batch(self) -> list[Event]:
-        batch = list(itertools.islice(self._it, self._source.batch_size))
+        if self._list is not None:
+            batch = self._list[self._read:self._read + self._source.batch_size]
+        else:
+            batch = list(itertools.islice(self._it, self._source.batch_size))
         if not batch:
             raise StopIteration()
         self._read += len(batch)

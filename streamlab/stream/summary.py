@@ -1,7 +1,8 @@
 """The first computation over a pipe, with bytewax: per key and overall count, sum, mean, min, max.
 
-The dataflow keeps one ``(count, sum, min, max)`` per key and nothing else, so
-its memory is bounded by the number of keys however many events arrive. Each
+The dataflow keeps one ``(count, sum, min, max)`` per key, and one for all keys
+together, and nothing else, so its memory is bounded by the number of keys
+however many events arrive. Each
 time a batch of events arrives it emits the updated answer of every key the
 batch touched, stamped with the arrival time of the batch's last event: that is
 when the answer became known. Smaller batches give earlier answers; larger ones
@@ -37,10 +38,12 @@ from streamlab.summary import (
 # What the combiner emits: a partial answer for one key, or an event routed aside.
 _PARTIAL = "partial"
 _REJECTED = "rejected"
+#: The key of the state of all keys together. No event has an empty key, so no event's key is this.
+_ALL = ""
 
 
 def _combine(batch: list[Event]) -> list[tuple[str, tuple]]:
-    """Pre-aggregate one batch: a partial answer per key, and the events that can't be counted.
+    """Pre-aggregate one batch: a partial answer per key and one for all keys, and the events that can't be counted.
 
     This local step (a *combiner*, as Flink's local-global aggregation or Beam's
     combiner lifting) does the per-event work in one tight loop, so the keyed
@@ -49,58 +52,50 @@ def _combine(batch: list[Event]) -> list[tuple[str, tuple]]:
     """
     partial, rejected = fold(batch)
     out: list[tuple[str, tuple]] = [(e.key, (_REJECTED, e, reason)) for e, reason in rejected]
-    # A batch's answers are known once its last event has arrived.
-    known_at = batch[-1].arrival_time
-    out.extend((key, (_PARTIAL, known_at, stats.as_tuple())) for key, stats in partial.items())
+    if partial:
+        # A batch's answers are known once its last event has arrived.
+        known_at = batch[-1].arrival_time
+        parts = [stats.as_tuple() for stats in partial.values()]
+        out.extend((key, (_PARTIAL, known_at, part)) for key, part in zip(partial, parts))
+        out.append((_ALL, (_PARTIAL, known_at, merge(parts))))
     return out
 
 
-class _PerKey(StatefulBatchLogic[tuple, tuple, StatsTuple]):
-    """The state of one key: its running statistics, nothing else."""
+class _Running(StatefulBatchLogic[tuple, tuple, StatsTuple]):
+    """The state of one key, or of all keys together: its running statistics, nothing else."""
 
     def __init__(self, resume: StatsTuple | None) -> None:
         self.stats: StatsTuple = resume or (0, 0.0, math.inf, -math.inf)
 
     def on_batch(self, partials: list[tuple]) -> tuple[list[tuple], bool]:
-        self.stats = merge([self.stats, *(p[2] for p in partials)])
+        count, total, low, high = self.stats
+        # merge(), unrolled: this runs for every key of every batch. (For two
+        # numbers, math.fsum is the rounded sum, so "+" gives the same bits.)
+        for _, _, (c, s, lo, hi) in partials:
+            count += c
+            total += s
+            if lo < low:
+                low = lo
+            if hi > high:
+                high = hi
+        self.stats = (count, total, low, high)
         return [(partials[-1][1], self.stats)], StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> StatsTuple:
         return self.stats
 
 
-class _Overall(StatefulBatchLogic[tuple, tuple, dict]):
-    """The answer over all keys, kept from the latest answer of each key."""
-
-    def __init__(self, resume: dict[str, StatsTuple] | None) -> None:
-        self.latest: dict[str, StatsTuple] = dict(resume or {})
-
-    def on_batch(self, updates: list[tuple]) -> tuple[list[tuple], bool]:
-        for key, known_at, stats in updates:
-            self.latest[key] = stats
-        # Merging the keys' latest answers (rather than adding deltas to a running
-        # total) gives exactly the overall row the final table will show.
-        known_at = max(u[1] for u in updates)
-        return [(known_at, merge(self.latest.values()))], StatefulBatchLogic.RETAIN
-
-    def snapshot(self) -> dict[str, StatsTuple]:
-        return dict(self.latest)
-
-
 def summary_flow(events: Stream[Event]) -> dict[str, Stream[Any]]:
-    """The dataflow: pre-aggregate each batch, keep statistics per key and overall, route bad values aside.
+    """The dataflow: pre-aggregate each batch, keep running statistics per key and overall, route bad values aside.
 
-    Outputs: ``"per_key"`` ``(key, (known_at, (count, sum, min, max)))``,
-    ``"overall"`` the same for :data:`~streamlab.summary.OVERALL`, and
-    ``"rejected"`` ``(key, (event, reason))``.
+    Outputs: ``"answers"`` ``(key, (known_at, (count, sum, min, max)))``, the
+    key ``""`` standing for all keys, and ``"rejected"`` ``(key, (event, reason))``.
     """
     combined = op.flat_map_batch("combine", events, _combine)
     split = op.branch("route_rejected", combined, lambda kv: kv[1][0] == _PARTIAL)
     rejected = op.map_value("drop_tag_rejected", split.falses, lambda tagged: tagged[1:])
-    per_key = op.stateful_batch("per_key", split.trues, _PerKey)
-    to_all = op.map("to_overall", per_key, lambda kv: (OVERALL, (kv[0], *kv[1])))
-    overall = op.stateful_batch("overall", to_all, _Overall)
-    return {"per_key": per_key, "overall": overall, "rejected": rejected}
+    answers = op.stateful_batch("running", split.trues, _Running)
+    return {"answers": answers, "rejected": rejected}
 
 
 def summarize(
@@ -129,15 +124,12 @@ def summarize(
         summary_flow, events, limit=limit, until=until, batch_size=batch_size,
         name="summarize",
         # Events routed aside are always kept in full: nothing is dropped.
-        keep={"per_key": updates_mode, "overall": updates_mode, "rejected": "all"},
+        keep={"answers": updates_mode, "rejected": "all"},
     )
-    check_keys(key for key, _ in result["per_key"])
-    rows = [(known_at, key, *stats) for key, (known_at, stats) in result["per_key"]]
-    rows += [(known_at, OVERALL, *stats) for _, (known_at, stats) in result["overall"]]
-    final: dict[str, tuple] = {}
-    for known_at, key, *stats in rows:
-        if key != OVERALL:
-            final[key] = tuple(stats)
+    check_keys(key for key, _ in result["answers"] if key != _ALL)
+    rows = [(known_at, OVERALL if key == _ALL else key, *stats) for key, (known_at, stats) in result["answers"]]
+    # Each key's last answer is its final one; the table's overall row is merged from those.
+    final = {key: tuple(stats) for known_at, key, *stats in rows if key != OVERALL}
     table = table_from_stats(final)
     updates = updates_frame(pd.DataFrame(rows, columns=["known_at", "key", "count", "sum", "min", "max"]))
     # The dataflow groups each batch by key; show the rejected events in arrival order.
