@@ -45,11 +45,13 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderPipe",
+    "OutOfOrderError",
     "RejectedEvent",
     "Replay",
     "apply",
     "change_frame",
     "from_record",
+    "in_arrival_order",
     "order_pipe",
     "publish",
     "read_log",
@@ -194,6 +196,47 @@ class Order:
     updated_at: datetime
 
 
+class OutOfOrderError(ValueError):
+    """An order's events came in another order than they arrived in: a stream cannot fold them as the batch does.
+
+    The batch driver sorts its pile by arrival time before folding; a stream
+    folds each event as it reads it and cannot sort. Rather than give another
+    table than the batch, the stream driver refuses such input with this error.
+    """
+
+
+def in_arrival_order(events: Iterable[Any]) -> Iterator[OrderEvent]:
+    """Pass order events through, checking that each order's events come in arrival order.
+
+    This is the rule under which the stream driver's fold equals the batch
+    driver's (which sorts by arrival time, stably): only the order *within* one
+    order id matters, since each order is folded on its own. Anything that is
+    not an :class:`OrderEvent` is refused by position.
+
+    >>> t = COURSE_START
+    >>> paid = OrderEvent("o1", "c", "paid", 5.0, t, t + timedelta(seconds=9))
+    >>> placed = OrderEvent("o1", "c", "placed", 5.0, t, t + timedelta(seconds=2))
+    >>> list(in_arrival_order([paid, placed]))
+    Traceback (most recent call last):
+    ...
+    streamlab.orders.OutOfOrderError: event 1 (o1 placed, arrived 2026-03-01 00:00:02+00:00) comes after an event of o1 that arrived later (2026-03-01 00:00:09+00:00). ...
+    """
+    latest: dict[str, datetime] = {}
+    for position, event in enumerate(events):
+        if not isinstance(event, OrderEvent):
+            raise TypeError(f"event {position} must be an OrderEvent, got {type(event).__name__} {event!r:.80}")
+        before = latest.get(event.order_id)
+        if before is not None and event.arrival_time < before:
+            raise OutOfOrderError(
+                f"event {position} ({event.order_id} {event.kind}, arrived {event.arrival_time}) comes after an "
+                f"event of {event.order_id} that arrived later ({before}). The stream folds each order's events "
+                f"in the order it reads them and cannot sort them; the batch driver sorts by arrival time. "
+                f"Sort the events by arrival time first (streamlab.events.sort_by_arrival)."
+            )
+        latest[event.order_id] = event.arrival_time
+        yield event
+
+
 class RejectedEvent(ValueError):
     """An event that cannot apply to the order as it is; ``reason`` says why, in words both drivers share."""
 
@@ -326,8 +369,13 @@ def change_frame(changes: Iterable[tuple[datetime, Order]]) -> pd.DataFrame:
 
 
 def rejected_frame(rejected: Iterable[tuple[OrderEvent, str]]) -> pd.DataFrame:
-    """The events routed aside, with the reason, in arrival order."""
-    rows = sorted(rejected, key=lambda r: r[0].arrival_time)
+    """The events routed aside, with the reason, in arrival order (ties by order id).
+
+    Within one order the drivers route events aside in the same order; across
+    orders that arrived at the same moment, bytewax may emit them in another
+    order than the batch loop: the tie-break by order id makes both frames equal.
+    """
+    rows = sorted(rejected, key=lambda r: (r[0].arrival_time, r[0].order_id))
     return pd.DataFrame(
         [(*(getattr(e, c) for c in EVENT_COLUMNS), reason) for e, reason in rows],
         columns=REJECTED_COLUMNS,

@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import random
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from streamlab.orders import (
     KINDS,
     Order,
     OrderEvent,
+    OutOfOrderError,
     RejectedEvent,
     apply,
     order_pipe,
@@ -321,3 +323,61 @@ def test_both_drivers_read_a_pipe_up_to_as_of():
     for driver in (batch, stream):
         with pytest.raises(ValueError, match="as_of must be timezone-aware UTC"):
             driver.orders_table(order_pipe(seed=2), as_of=datetime(2026, 3, 1, 3))
+
+
+# --------------------------------------------------------------------------- piles out of arrival order
+
+
+def test_unsorted_piles_give_the_same_table_or_a_clear_refusal_never_a_silent_difference():
+    # Regression: on 397 of 600 random unsorted piles the drivers gave different tables, with no warning.
+    rng = random.Random(5)
+    refused = agreed = 0
+    for _ in range(150):
+        pile = [
+            ev(f"o{rng.randrange(4)}", rng.choice(KINDS), rng.randrange(60), rng.choice([10.0, 20.0]),
+               rng.choice(["c1", "c2"]), arrived=rng.randrange(60, 90))
+            for _ in range(rng.randrange(1, 25))
+        ]
+        if rng.random() < 0.3:
+            pile.sort(key=lambda e: e.arrival_time)
+        b = batch.orders_changelog(pile)
+        by_order = {}
+        for e in pile:
+            by_order.setdefault(e.order_id, []).append(e.arrival_time)
+        in_order = all(times == sorted(times) for times in by_order.values())
+        try:
+            s = stream.orders_changelog(pile, batch_size=rng.choice([1, 3, 100]))
+        except OutOfOrderError as err:
+            assert not in_order
+            assert "Sort the events by arrival time first" in str(err)
+            refused += 1
+            continue
+        assert in_order
+        pd.testing.assert_frame_equal(b.changes, s.changes)
+        pd.testing.assert_frame_equal(b.rejected, s.rejected)
+        moment = at(rng.randrange(60, 91))
+        pd.testing.assert_frame_equal(batch.orders_table(pile, as_of=moment), stream.orders_table(pile, as_of=moment))
+        agreed += 1
+    assert refused > 30 and agreed > 30
+
+
+def test_placed_arriving_after_paid_in_the_pile_is_refused_by_the_stream_and_sorted_by_the_batch():
+    paid = ev("o1", "paid", 10, arrived=12)
+    placed = ev("o1", "placed", 5, arrived=11)
+    assert batch.orders_table([paid, placed])["status"].tolist() == ["paid"]  # the batch job sorts
+    for driver in (stream.orders_changelog, stream.orders_table):
+        with pytest.raises(OutOfOrderError, match=(
+            r"event 1 \(o1 placed, arrived 2026-03-01 00:00:11\+00:00\) comes after an event of o1 that arrived "
+            r"later \(2026-03-01 00:00:12\+00:00\)"
+        )):
+            driver([paid, placed])
+    # Other orders may interleave in any order: each order is folded on its own.
+    other = ev("o2", "placed", 0, arrived=1)
+    pd.testing.assert_frame_equal(stream.orders_table([placed, paid, other]), batch.orders_table([placed, paid, other]))
+
+
+def test_the_stream_refuses_what_is_not_an_order_event_or_a_frame():
+    with pytest.raises(TypeError, match="event 1 must be an OrderEvent, got str 'paid'"):
+        stream.orders_changelog([ev("o1", "placed", 0), "paid"])
+    with pytest.raises(TypeError, match="the stream driver reads events one by one, not a DataFrame"):
+        stream.orders_table(to_frame([ev("o1", "placed", 0)]))

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from streamlab.events import Pipe, check_utc, pile_frame
+from streamlab.events import check_utc, pile_frame
 from streamlab.orders import (
     Changelog,
     Order,
@@ -85,7 +85,8 @@ def orders_table(
     """
     if as_of is not None:
         check_utc("as_of", as_of)
-    if isinstance(events, Pipe) and limit is None and as_of is not None:
-        # A pipe has no end to build the whole history from: read it up to as_of.
-        return orders_changelog(events, until=as_of).table(as_of)
+    if as_of is not None and not isinstance(events, pd.DataFrame):
+        # Read the events up to the first that arrived at as_of, as the stream does: a pipe has
+        # no end to build the whole history from, and a pile cut the same way gives the same table.
+        return orders_changelog(events, limit=limit, until=as_of).table(as_of)
     return orders_changelog(events, limit=limit).table(as_of)

@@ -13,7 +13,7 @@ start, or resume, at any offset.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,19 +22,21 @@ import pandas as pd
 from bytewax.dataflow import Stream
 from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartition
 
-from streamlab.events import check_utc
+from streamlab.events import bounded, check_utc
 from streamlab.log import Log, Record
 from streamlab.orders import (
     Changelog,
     Order,
     OrderEvent,
+    OutOfOrderError,
     RejectedEvent,
     apply,
     change_frame,
+    in_arrival_order,
     rejected_frame,
     table_frame,
 )
-from streamlab.stream.runner import DEFAULT_BATCH_SIZE, run
+from streamlab.stream.runner import DEFAULT_BATCH_SIZE, StreamError, run
 
 __all__ = ["LogSource", "orders_changelog", "orders_table"]
 
@@ -80,6 +82,10 @@ def orders_changelog(
     arrival order, or a bytewax source such as :class:`LogSource`, which reads
     the log to its end (choose where it starts with its ``start``).
 
+    A stream cannot sort: if one order's events come in another order than they
+    arrived, it raises :class:`~streamlab.orders.OutOfOrderError` rather than
+    give another table than the batch driver, which sorts its pile by arrival.
+
     >>> from streamlab.orders import order_pipe
     >>> log = orders_changelog(order_pipe(seed=1), limit=100)
     >>> len(log.changes), len(log.rejected), log.changes["status"].iloc[0]
@@ -115,16 +121,45 @@ def orders_table(
 
 
 def _run(events, *, limit, until, batch_size, keep):
-    if isinstance(events, Source) and (limit is not None or until is not None):
-        raise ValueError(
-            "limit=, until= and as_of= cut an iterable of events; a source reads the log to its end "
-            "(choose where it starts with LogSource(start=...))"
+    if isinstance(events, Source):
+        if limit is not None or until is not None:
+            raise ValueError(
+                "limit=, until= and as_of= cut an iterable of events; a source reads the log to its end "
+                "(choose where it starts with LogSource(start=...))"
+            )
+        # A log keeps each order's events in one partition, in the order they were appended.
+        checked: Iterable[OrderEvent] | Source = events
+    elif isinstance(events, pd.DataFrame):
+        raise TypeError("the stream driver reads events one by one, not a DataFrame: pass the events (a pile or a pipe)")
+    else:
+        # Cut first (a pipe must be cut), then check what the stream reads.
+        cut = bounded(events, limit=limit, until=until)
+        checked = _Checked(cut)
+    try:
+        return run(
+            changelog_flow, checked, batch_size=batch_size, name="orders",
+            # Rejected events are always kept in full: nothing is dropped.
+            keep={"changes": keep, "rejected": "all"},
         )
-    return run(
-        changelog_flow, events, limit=limit, until=until, batch_size=batch_size, name="orders",
-        # Rejected events are always kept in full: nothing is dropped.
-        keep={"changes": keep, "rejected": "all"},
-    )
+    except StreamError as err:
+        # Raised by the input itself, not by a step: say it plainly, as the batch driver would.
+        if isinstance(err.__cause__, (OutOfOrderError, TypeError)) and getattr(err.__cause__, "_from_input", False):
+            raise err.__cause__.with_traceback(None) from None
+        raise
+
+
+class _Checked:
+    """The events, checked as the stream reads them (see :func:`~streamlab.orders.in_arrival_order`); iterable afresh."""
+
+    def __init__(self, events: Iterable[Any]) -> None:
+        self.events = events
+
+    def __iter__(self) -> Iterator[OrderEvent]:
+        try:
+            yield from in_arrival_order(self.events)
+        except (OutOfOrderError, TypeError) as err:
+            err._from_input = True  # type: ignore[union-attr]  # tells _run to raise it as it is
+            raise
 
 
 # --------------------------------------------------------------------------- the log as a source
