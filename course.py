@@ -252,7 +252,7 @@ def install(extras: list[str], want: tuple[int, int] | None = None, latest: bool
     pin = ["--upgrade", "--upgrade-strategy", "eager"] if latest else ["--constraint", str(LOCK)]
     what = "the newest releases (unlocked)" if latest else f"the versions locked in {LOCK.name}"
     print(f"[2/2] Installing the course and its packages, {what}, into {venv_dir.name}/.\n"
-          "      The first time this downloads about 150 MB and takes a minute or two; "
+          "      The first time this downloads about 135 MB and takes a minute or two; "
           "pip shows each package as it goes.", flush=True)
     command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", *pin, "-e", target]
     if stamp.exists():  # an install that stops half-way must not look finished
