@@ -178,8 +178,9 @@ def ensure_supported_python(argv: list[str], want: tuple[int, int] | None) -> No
                      f"this is {this}.\n\n{HOW_TO_GET_PYTHON}")
         sys.exit(f"This is {this}.\n{HOW_TO_GET_PYTHON}")
     command, version, executable = found
-    print(f"streamlab needs Python 3.11 or 3.12 and this is {this}: "
-          f"re-running with Python {version_text(version)} ({executable}).", flush=True)
+    needs = f"--python {version_text(want)} was asked for" if want else "streamlab needs Python 3.11 or 3.12"
+    print(f"{needs} and this is {this}: re-running with Python {version_text(version)} ({executable}).",
+          flush=True)
     env = dict(os.environ, **{REEXEC_FLAG: "1"})
     call = [executable, str(Path(__file__).resolve()), *argv]
     if os.name == "nt":  # exec on Windows does not hand the console over cleanly
