@@ -51,6 +51,7 @@ from typing import Any
 from tqdm import tqdm
 
 __all__ = [
+    "SEED",
     "TIMED",
     "AnswerMismatch",
     "Benchmark",
@@ -58,6 +59,7 @@ __all__ = [
     "Group",
     "Measured",
     "Timing",
+    "check_answers",
     "environment",
     "frame_difference",
     "main",
@@ -148,6 +150,7 @@ class Measured:
 
     @property
     def cpu_median(self) -> float:
+        """The median CPU time of one call, in seconds."""
         return statistics.median(t.cpu for t in self.timings)
 
     def as_dict(self) -> dict[str, Any]:
@@ -227,8 +230,9 @@ def measure(bench: Benchmark, rounds: int = ROUNDS, *, progress: bool = True) ->
                         reference = reference or timing
                         m = results[group.title, contender.label]
                         m.timings.append(timing)
-                        m.cpu_ratios.append(timing.cpu / reference.cpu)
-                        m.wall_ratios.append(timing.wall / reference.wall)
+                        # A floor of a nanosecond: a tiny quick input must not divide by zero.
+                        m.cpu_ratios.append(timing.cpu / max(reference.cpu, 1e-9))
+                        m.wall_ratios.append(timing.wall / max(reference.wall, 1e-9))
                         bar.update()
         finally:
             gc.unfreeze()
