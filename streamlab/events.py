@@ -25,10 +25,10 @@ import itertools
 import math
 import numbers
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -40,6 +40,8 @@ __all__ = [
     "pipe",
     "sort_by_arrival",
     "bounded",
+    "check_key",
+    "finite",
     "take",
     "to_frame",
 ]
@@ -54,6 +56,23 @@ DELAYS: tuple[str, ...] = ("uniform", "long_tail")
 #: With ``delays="long_tail"`` the mean delay is this fraction of ``disorder``.
 LONG_TAIL_MEAN = 0.1
 
+# Upper bounds, so that no parameter can make a cell hang or eat the memory; each error names it.
+#: The times pandas can hold (nanoseconds in 64 bits): every time an event carries must fit.
+EARLIEST = pd.Timestamp.min.ceil("us").tz_localize("UTC").to_pydatetime()
+LATEST = pd.Timestamp.max.floor("us").tz_localize("UTC").to_pydatetime()
+#: Most keys (stores, customers) a generator spreads its events over.
+MAX_KEYS = 1_000_000
+#: Most events per second: times are kept to the microsecond.
+MAX_RATE = 1_000_000.0
+#: Most events a generator may hold back at once to deliver them late (about rate × disorder).
+MAX_HELD = 100_000
+#: Longest duration any parameter may be: a hundred years.
+MAX_DURATION = timedelta(days=36_525)
+#: Most events a cut (``limit``) may ask for; more would run for hours.
+MAX_LIMIT = 10**9
+#: Most events handed to a dataflow at a time (a batch is held in memory).
+MAX_BATCH_SIZE = 1_000_000
+
 
 def check_utc(field: str, value: object) -> datetime:
     """Return ``value`` if it is a timezone-aware UTC datetime, else raise naming ``field``.
@@ -65,11 +84,68 @@ def check_utc(field: str, value: object) -> datetime:
     """
     if not isinstance(value, datetime):
         raise TypeError(f"{field} must be a datetime, got {type(value).__name__} {value!r}")
+    if value is pd.NaT:  # a datetime subclass that is no time at all
+        raise ValueError(f"{field} must be a time, got NaT (not a time)")
     offset = value.utcoffset()
     if offset is None:
         raise ValueError(f"{field} must be timezone-aware UTC, got naive datetime {value}")
     if offset != timedelta(0):
         raise ValueError(f"{field} must be in UTC, got offset {offset} in {value.isoformat()}")
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"{field} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (what pandas can hold), "
+                         f"got {value.isoformat()}")
+    return value
+
+
+def check_key(field: str, value: object) -> str:
+    """Return ``value`` if it is a non-empty string that can be written as UTF-8, else raise naming ``field``.
+
+    >>> check_key("key", "abc" + chr(0xD800))
+    Traceback (most recent call last):
+    ...
+    ValueError: key must be valid Unicode text (encodable as UTF-8), got 'abc\ud800'
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{field} must be a non-empty string, got {value!r:.80}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no file, frame or log can hold it
+        raise ValueError(f"{field} must be valid Unicode text (encodable as UTF-8), got {value!r:.80}") from None
+    return value
+
+
+def _finite(x: object) -> bool:
+    """A real number (not a bool) that is finite as a float; an int too large for a float is not."""
+    if not _is_number(x):
+        return False
+    try:
+        return math.isfinite(x)  # type: ignore[arg-type]
+    except OverflowError:
+        return False
+
+
+def _in_float_range(x: float) -> bool:
+    """A real number a float can hold (NaN and infinities included); an int of 400 digits is not."""
+    try:
+        float(x)
+    except OverflowError:
+        return False
+    return True
+
+
+def _describe(x: object) -> str:
+    """A short repr: an int of 400 digits is named by its size, not printed."""
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 64:
+        return f"an int of about {int(x.bit_length() * 0.30103)} digits"
+    return f"{x!r:.80}"
+
+
+def check_count(name: str, value: object, minimum: int, maximum: int, unit: str = "") -> int:
+    """An int from ``minimum`` to ``maximum``, else a ValueError naming ``name`` and the value."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {_describe(value)}")
+    if value > maximum:
+        raise ValueError(f"{name} must be at most {maximum:,}{unit}, got {_describe(value)}")
     return value
 
 
@@ -96,15 +172,16 @@ class Event:
     arrival_time: datetime
 
     def __post_init__(self) -> None:
-        if not isinstance(self.key, str) or not self.key:
-            raise ValueError(f"key must be a non-empty string, got {self.key!r}")
+        check_key("key", self.key)
         value = self.value
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, numbers.Real)
         ):
             raise TypeError(
-                f"value must be a number or None, got {type(value).__name__} {value!r}"
+                f"value must be a number or None, got {type(value).__name__} {value!r:.80}"
             )
+        if value is not None and not _in_float_range(value):
+            raise ValueError(f"value must be within the range of a float (about ±1.8e308), got {_describe(value)}")
         check_utc("event_time", self.event_time)
         check_utc("arrival_time", self.arrival_time)
 
@@ -254,24 +331,21 @@ def pipe(
     ValueError: rate must be a finite number > 0 (events per second), got -1
     """
     _require(isinstance(seed, int) and not isinstance(seed, bool), "seed", "an int", seed)
-    _require(
-        _is_number(rate) and math.isfinite(rate) and rate > 0,
-        "rate", "a finite number > 0 (events per second)", rate,
-    )
-    _require(
-        isinstance(keys, int) and not isinstance(keys, bool) and keys >= 1,
-        "keys", "an int >= 1", keys,
-    )
-    _require(distribution in DISTRIBUTIONS, "distribution", f"one of {DISTRIBUTIONS}", distribution)
-    _require(_is_number(mean) and math.isfinite(mean), "mean", "a finite number", mean)
-    _require(_is_number(spread) and math.isfinite(spread) and spread >= 0, "spread", "a finite number >= 0", spread)
+    check_rate("rate", rate, "events per second")
+    check_count("keys", keys, 1, MAX_KEYS)
+    _require(_hashable(distribution) and distribution in DISTRIBUTIONS, "distribution", f"one of {DISTRIBUTIONS}",
+             distribution)
+    # Values are drawn as floats: a mean or spread near the float limit would overflow when drawn.
+    _require(_finite(mean), "mean", "a finite number", mean)
+    _require(_finite(spread) and spread >= 0, "spread", "a finite number >= 0", spread)
+    for name, size in (("mean", mean), ("spread", spread)):
+        _require(abs(size) <= 1e300, name, "at most 1e300 in size (values are drawn as floats)", size)
     if distribution == "exponential":
         _require(mean > 0, "mean", "> 0 for the exponential distribution", mean)
-    disorder_td = duration("disorder", disorder)
-    _require(disorder_td >= timedelta(0), "disorder", ">= 0", disorder)
+    disorder_td = check_disorder(disorder, rate)
     _require(_is_number(missing) and 0.0 <= missing <= 1.0, "missing", "a fraction from 0 to 1", missing)
     check_utc("start", start)
-    _require(delays in DELAYS, "delays", f"one of {DELAYS}", delays)
+    _require(_hashable(delays) and delays in DELAYS, "delays", f"one of {DELAYS}", delays)
     return Pipe(
         seed, float(rate), keys, distribution, float(mean), float(spread), disorder_td, float(missing), start,
         delays,
@@ -279,7 +353,7 @@ def pipe(
 
 
 def duration(name: str, value: timedelta | float) -> timedelta:
-    """A timedelta from a timedelta or a number of seconds; the error names ``name``.
+    """A timedelta from a timedelta or a number of seconds, at most a hundred years either way; the error names ``name``.
 
     >>> duration("disorder", 2.5)
     datetime.timedelta(seconds=2, microseconds=500000)
@@ -288,10 +362,45 @@ def duration(name: str, value: timedelta | float) -> timedelta:
     ...
     ValueError: disorder must be a timedelta or seconds, got nan
     """
-    if isinstance(value, timedelta):
-        return value
-    _require(_is_number(value) and math.isfinite(value), name, "a timedelta or seconds", value)
-    return timedelta(seconds=value)
+    if not isinstance(value, timedelta):
+        _require(_finite(value), name, "a timedelta or seconds", value)
+        if abs(value) > MAX_DURATION.total_seconds():  # type: ignore[arg-type]
+            raise ValueError(f"{name} must be at most {MAX_DURATION.days:,} days (a hundred years) either way, "
+                             f"got {_describe(value)} seconds")
+        value = timedelta(seconds=value)  # type: ignore[arg-type]
+    if abs(value) > MAX_DURATION:
+        raise ValueError(f"{name} must be at most {MAX_DURATION.days:,} days (a hundred years) either way, got {value!r}")
+    return value
+
+
+def check_rate(name: str, rate: object, unit: str) -> float:
+    """A rate per second: a finite number > 0 and at most :data:`MAX_RATE`; the error names ``name``."""
+    _require(_finite(rate) and rate > 0, name, f"a finite number > 0 ({unit})", rate)  # type: ignore[operator]
+    if rate > MAX_RATE:  # type: ignore[operator]
+        raise ValueError(f"{name} must be at most {MAX_RATE:,.0f} ({unit}; times are kept to the microsecond), "
+                         f"got {_describe(rate)}")
+    return float(rate)  # type: ignore[arg-type]
+
+
+def check_disorder(disorder: object, rate: object, events_per_step: float = 1.0) -> timedelta:
+    """``disorder`` as a timedelta >= 0, short enough that a generator holds back at most :data:`MAX_HELD` events."""
+    disorder_td = duration("disorder", disorder)  # type: ignore[arg-type]
+    _require(disorder_td >= timedelta(0), "disorder", ">= 0", disorder)
+    held = disorder_td.total_seconds() * float(rate) * events_per_step  # type: ignore[arg-type]
+    if held > MAX_HELD:
+        raise ValueError(
+            f"disorder must be short enough for the rate: {disorder_td.total_seconds():g} s at {float(rate):g} "  # type: ignore[arg-type]
+            f"per second holds back about {held:,.0f} events at once, more than {MAX_HELD:,}; lower disorder or rate"
+        )
+    return disorder_td
+
+
+def _hashable(x: object) -> bool:
+    try:
+        hash(x)
+    except TypeError:
+        return False
+    return True
 
 
 def pile_frame(
@@ -346,28 +455,57 @@ def bounded(
 ) -> Iterable[Event]:
     """Bound ``events`` by a count (``limit``), an arrival horizon (``until``), or both.
 
-    An unbounded :class:`Pipe` must be given at least one bound, so that no
-    computation over it can run forever; a finite iterable may be given none.
+    Anything whose end is not known in advance, a :class:`Pipe` or any other
+    iterator or generator, must be given at least one bound, so that no
+    computation over it can run forever; a collection with a length (a list)
+    may be given none.
 
     >>> bounded(pipe())
     Traceback (most recent call last):
     ...
     ValueError: a pipe never ends: pass limit= (an event count) or until= (an arrival time)
+    >>> bounded(iter([]))
+    Traceback (most recent call last):
+    ...
+    ValueError: events is an iterator (list_iterator) that may never end: pass limit= (an event count) or until= (an arrival time), or a list
     """
     if limit is None and until is None:
-        if isinstance(events, Pipe):
-            raise ValueError(
-                "a pipe never ends: pass limit= (an event count) or until= (an arrival time)"
-            )
-        return events
+        return finite(events, "pass limit= (an event count) or until= (an arrival time)")
+    _check_iterable(events)
     if until is not None:
         check_utc("until", until)
     if limit is not None:
-        _require(isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0, "limit", "an int >= 0", limit)
+        check_count("limit", limit, 0, MAX_LIMIT)
     return Bounded(events, limit, until)
 
 
-class Bounded:
+def finite(events: Iterable[Any], hint: str = "cut it first with take() or arrived_before()") -> Iterable[Any]:
+    """Return ``events`` if it is known to end (a collection with a length, or a cut), else refuse it.
+
+    The same rule for a :class:`Pipe` and for any other iterator: a generator
+    may never end, and reading it whole would hang while memory grows.
+    """
+    if isinstance(events, Pipe):
+        raise ValueError(f"a pipe never ends: {hint}")
+    _check_iterable(events)
+    if isinstance(events, (Sized, Finite)):
+        return events
+    raise ValueError(
+        f"events is an iterator ({type(events).__name__}) that may never end: {hint}, or a list"
+    )
+
+
+def _check_iterable(events: object) -> None:
+    if isinstance(events, (str, bytes)) or not isinstance(events, Iterable):
+        raise TypeError(f"events must be a pipe or an iterable of events (a list), got {type(events).__name__} "
+                        f"{events!r:.60}")
+
+
+class Finite:
+    """An iterable known to end, though it has no length: a cut, or a check over one (see :func:`bounded`)."""
+
+
+class Bounded(Finite):
     """Events cut by a count and/or an arrival horizon; iterable afresh if the source is."""
 
     def __init__(self, events: Iterable[Event], limit: int | None, until: datetime | None) -> None:
@@ -377,10 +515,17 @@ class Bounded:
         it: Iterator[Event] = iter(self.events)
         if self.until is not None:
             until = self.until
-            it = itertools.takewhile(lambda e: e.arrival_time < until, it)
+            it = itertools.takewhile(lambda e: _arrived_before(e, until), it)
         if self.limit is not None:
             it = itertools.islice(it, self.limit)
         return it
+
+
+def _arrived_before(event: object, until: datetime) -> bool:
+    try:
+        return event.arrival_time < until  # type: ignore[attr-defined]
+    except AttributeError:
+        raise TypeError(f"until= cuts events by their arrival_time; got {type(event).__name__} {event!r:.60}") from None
 
 
 def sort_by_arrival(events: Iterable[Event]) -> list[Event]:
@@ -388,7 +533,7 @@ def sort_by_arrival(events: Iterable[Event]) -> list[Event]:
 
     Ties keep their given order (the sort is stable).
     """
-    return sorted(events, key=lambda e: e.arrival_time)
+    return sorted(finite(events), key=lambda e: e.arrival_time)
 
 
 FRAME_COLUMNS = ("key", "value", "event_time", "arrival_time")
@@ -405,7 +550,9 @@ def to_frame(pile: Iterable[Event]) -> pd.DataFrame:
     if isinstance(pile, Pipe):
         raise TypeError("to_frame needs a finite pile: cut one from the pipe with take() or arrived_before()")
     keys, values, happened, arrived = [], [], [], []
-    for e in pile:
+    for position, e in enumerate(finite(pile)):
+        if not isinstance(e, Event):
+            raise TypeError(f"event {position} must be an Event, got {type(e).__name__} {e!r:.60}")
         keys.append(e.key)
         values.append(math.nan if e.value is None else e.value)
         happened.append(e.event_time)

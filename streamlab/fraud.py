@@ -47,8 +47,8 @@ from typing import Any
 import pandas as pd
 from haversine import haversine
 
-from streamlab.events import _is_number
-from streamlab.purchases import CardProfile, Purchase, purchases_frame
+from streamlab.events import MAX_DURATION, _describe, _finite, check_utc
+from streamlab.purchases import CardProfile, Purchase, check_profiles, purchases_frame
 from streamlab.windows import SKEW
 
 __all__ = [
@@ -170,18 +170,23 @@ class Rules:
     def __post_init__(self) -> None:
         for name in ("max_speed_kmh", "amount_factor"):
             value = getattr(self, name)
-            if not _is_number(value) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            if not _finite(value) or value <= 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {_describe(value)}")
+        if self.max_speed_kmh < 0.001:
+            # Slower than a metre an hour, the travel horizon would reach past any datetime.
+            raise ValueError(f"max_speed_kmh must be at least 0.001, got {self.max_speed_kmh!r}")
         for name in ("min_distance_km", "small_amount"):
             value = getattr(self, name)
-            if not _is_number(value) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            if not _finite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {_describe(value)}")
         if not isinstance(self.burst_count, int) or isinstance(self.burst_count, bool) or self.burst_count < 2:
-            raise ValueError(f"burst_count must be an int >= 2, got {self.burst_count!r}")
+            raise ValueError(f"burst_count must be an int >= 2, got {_describe(self.burst_count)}")
         for name in ("burst_window", "allowed_lateness"):
             value = getattr(self, name)
             if not isinstance(value, timedelta) or value < timedelta(0):
                 raise ValueError(f"{name} must be a timedelta >= 0, got {value!r}")
+            if value > MAX_DURATION:
+                raise ValueError(f"{name} must be at most {MAX_DURATION.days:,} days, got {value!r}")
         if isinstance(self.extra, list):
             object.__setattr__(self, "extra", tuple(self.extra))  # frozen: a list would make Rules unhashable
         if not isinstance(self.extra, tuple) or not all(callable(rule) for rule in self.extra):
@@ -234,6 +239,15 @@ def reject_reason(
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         return BAD_LOCATION
     return None
+
+
+def check_inputs(profiles: object, rules: object, job_at: object = None) -> None:
+    """Check the fraud drivers' parameters, each error naming the parameter (the purchases are checked as read)."""
+    check_profiles(profiles)
+    if not isinstance(rules, Rules):
+        raise TypeError(f"rules must be a Rules(...), got {type(rules).__name__} {rules!r:.60}")
+    if job_at is not None:
+        check_utc("job_at", job_at)
 
 
 def too_late(event_time: datetime, newest: datetime | None, rules: Rules = RULES) -> bool:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -31,8 +30,23 @@ from typing import Any
 
 import pandas as pd
 
-# take: the examples in the docstrings use it.
-from streamlab.events import COURSE_START, Pipe, _is_number, _require, bounded, check_utc, duration, take  # noqa: F401
+from streamlab.events import (  # noqa: F401  (take: the examples in the docstrings use it)
+    COURSE_START,
+    MAX_KEYS,
+    Finite,
+    Pipe,
+    _finite,
+    _require,
+    bounded,
+    check_count,
+    check_disorder,
+    check_key,
+    check_rate,
+    check_utc,
+    duration,
+    finite,
+    take,
+)
 
 __all__ = [
     "CHANGE_COLUMNS",
@@ -99,13 +113,10 @@ class OrderEvent:
     arrival_time: datetime
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.order_id, str) and bool(self.order_id), "order_id", "a non-empty string", self.order_id)
-        _require(isinstance(self.customer, str) and bool(self.customer), "customer", "a non-empty string", self.customer)
-        _require(self.kind in KINDS, "kind", f"one of {KINDS}", self.kind)
-        _require(
-            _is_number(self.amount) and math.isfinite(self.amount) and self.amount > 0,
-            "amount", "a finite number > 0", self.amount,
-        )
+        check_key("order_id", self.order_id)
+        check_key("customer", self.customer)
+        _require(isinstance(self.kind, str) and self.kind in KINDS, "kind", f"one of {KINDS}", self.kind)
+        _require(_finite(self.amount) and self.amount > 0, "amount", "a finite number > 0", self.amount)
         check_utc("event_time", self.event_time)
         check_utc("arrival_time", self.arrival_time)
 
@@ -166,20 +177,31 @@ def publish(log: Any, events: Iterable[OrderEvent]) -> int:
     The key is the order id, so all the events of one order go to one
     partition and stay in the order they were appended.
     """
-    return len(log.extend((e.order_id, e.to_json()) for e in events))
+    return len(log.extend((e.order_id, e.to_json()) for e in finite(events)))
 
 
-def read_log(log: Any, *, until: datetime | None = None) -> Iterator[OrderEvent]:
+def read_log(log: Any, *, until: datetime | None = None) -> Iterable[OrderEvent]:
     """The order events in a log, partition after partition; with ``until``, those that arrived before it.
 
     Events are appended as they arrive, so in each partition the events that
     arrived before ``until`` are a prefix: reading stops at the first one that
     arrived later. This is the log read back for a replay ("time travel"): one
     order's events are in one partition, in order, which is all a fold per order needs.
+    It reads the log as it is when iterated, to its end: a finite pile, iterable afresh.
     """
-    for partition in range(log.partitions):
-        events = (from_record(r) for r in log.records(partition))
-        yield from bounded(events, until=until)
+    if until is not None:
+        check_utc("until", until)
+    return _LogEvents(log, until)
+
+
+class _LogEvents(Finite):
+    def __init__(self, log: Any, until: datetime | None) -> None:
+        self.log, self.until = log, until
+
+    def __iter__(self) -> Iterator[OrderEvent]:
+        for partition in range(self.log.partitions):
+            events = (from_record(r) for r in self.log.records(partition))
+            yield from (events if self.until is None else bounded(events, until=self.until))
 
 
 # --------------------------------------------------------------------------- the rule
@@ -608,21 +630,20 @@ def order_pipe(
     ValueError: cancel must be a probability from 0 to 1, got 2
     """
     _require(isinstance(seed, int) and not isinstance(seed, bool), "seed", "an int", seed)
-    _require(_is_number(rate) and math.isfinite(rate) and rate > 0, "rate", "a finite number > 0 (orders per second)", rate)
-    _require(
-        isinstance(customers, int) and not isinstance(customers, bool) and customers >= 1,
-        "customers", "an int >= 1", customers,
-    )
+    check_rate("rate", rate, "orders per second")
+    check_count("customers", customers, 1, MAX_KEYS)
     step = duration("mean_step", mean_step)
-    _require(step > timedelta(0), "mean_step", "> 0", mean_step)
-    _require(_is_number(cancel) and 0.0 <= cancel <= 1.0, "cancel", "a probability from 0 to 1", cancel)
-    _require(_is_number(min_amount) and math.isfinite(min_amount) and min_amount > 0, "min_amount", "a finite number > 0", min_amount)
+    # At least a microsecond: a step of zero would never let the clock move on.
+    _require(step >= timedelta(microseconds=1), "mean_step", "> 0", mean_step)
+    _require(_finite(cancel) and 0.0 <= cancel <= 1.0, "cancel", "a probability from 0 to 1", cancel)
+    _require(_finite(min_amount) and min_amount > 0, "min_amount", "a finite number > 0", min_amount)
     _require(
-        _is_number(max_amount) and math.isfinite(max_amount) and max_amount >= min_amount,
+        _finite(max_amount) and max_amount >= min_amount,
         "max_amount", f"a finite number >= min_amount ({min_amount:g})", max_amount,
     )
-    delay = duration("disorder", disorder)
-    _require(delay >= timedelta(0), "disorder", ">= 0", disorder)
+    _require(max_amount <= 1e15, "max_amount", "at most 1e15 (amounts are kept in cents)", max_amount)
+    # An order makes up to three events, each held back up to `disorder`.
+    delay = check_disorder(disorder, rate, events_per_step=3)
     check_utc("start", start)
     return OrderPipe(
         seed, float(rate), customers, step, float(cancel), float(min_amount), float(max_amount), delay, start

@@ -37,7 +37,26 @@ from typing import NamedTuple
 import pandas as pd
 from haversine import haversine
 
-from streamlab.events import COURSE_START, Pipe, _is_number, _require, bounded, check_utc, duration
+from streamlab.events import (
+    COURSE_START,
+    Pipe,
+    _describe,
+    _finite,
+    _in_float_range,
+    _is_number,
+    _require,
+    bounded,
+    check_count,
+    check_disorder,
+    check_key,
+    check_rate,
+    check_utc,
+    duration,
+    finite,
+)
+
+#: Most cards a purchases pipe may have: each gets a profile when the pipe starts (100,000 take under a second).
+MAX_CARDS = 100_000
 
 __all__ = [
     "BIG_AMOUNT",
@@ -164,17 +183,19 @@ class Purchase:
 
     def __post_init__(self) -> None:
         for name in ("purchase_id", "card"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+            check_key(name, getattr(self, name))
         for name in ("merchant", "city"):
             value = getattr(self, name)
             if not isinstance(value, str):
-                raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r}")
+                raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r:.80}")
+            if value:
+                check_key(name, value)  # encodable, like every text the course writes out
         for name in ("lat", "lon", "amount"):
             value = getattr(self, name)
             if value is not None and not _is_number(value):
-                raise TypeError(f"{name} must be a number or None, got {type(value).__name__} {value!r}")
+                raise TypeError(f"{name} must be a number or None, got {type(value).__name__} {value!r:.80}")
+            if value is not None and not _in_float_range(value):
+                raise ValueError(f"{name} must be within the range of a float (about ±1.8e308), got {_describe(value)}")
         check_utc("event_time", self.event_time)
         check_utc("arrival_time", self.arrival_time)
 
@@ -205,12 +226,13 @@ class CardProfile:
     usual_max: float
 
     def __post_init__(self) -> None:
-        if not isinstance(self.card, str) or not self.card:
-            raise ValueError(f"card must be a non-empty string, got {self.card!r}")
+        check_key("card", self.card)
+        if not isinstance(self.home_city, str):
+            raise TypeError(f"home_city must be a string, got {type(self.home_city).__name__} {self.home_city!r:.80}")
         for name in ("home_lat", "home_lon", "typical_amount", "usual_max"):
             value = getattr(self, name)
-            if not _is_number(value) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
+            if not _finite(value):
+                raise ValueError(f"{name} must be a finite number, got {_describe(value)}")
         if not -90 <= self.home_lat <= 90:
             raise ValueError(f"home_lat must be from -90 to 90, got {self.home_lat!r}")
         if not -180 <= self.home_lon <= 180:
@@ -238,7 +260,7 @@ def purchases_frame(pile: Iterable[Purchase]) -> pd.DataFrame:
         raise TypeError("purchases_frame needs a finite pile: cut one from the pipe with take() or arrived_before()")
     rows = [
         (p.purchase_id, p.card, p.merchant, p.city, p.lat, p.lon, p.amount, p.event_time, p.arrival_time)
-        for p in pile
+        for p in checked_purchases(finite(pile))
     ]
     frame = pd.DataFrame(rows, columns=PURCHASE_COLUMNS)
     return frame.astype(
@@ -250,12 +272,39 @@ def purchases_frame(pile: Iterable[Purchase]) -> pd.DataFrame:
     )
 
 
+def checked_purchases(pile: Iterable[object]) -> Iterator[Purchase]:
+    """The purchases of ``pile``, refusing by position anything that is not a :class:`Purchase`."""
+    for position, p in enumerate(pile):
+        if not isinstance(p, Purchase):
+            raise TypeError(f"purchase {position} must be a Purchase, got {type(p).__name__} {p!r:.60}")
+        yield p
+
+
+def check_profiles(profiles: object) -> Mapping[str, CardProfile]:
+    """Return ``profiles`` if it is a table ``{card: CardProfile}`` (each under its own card), else raise naming it.
+
+    >>> check_profiles(["card-1"])
+    Traceback (most recent call last):
+    ...
+    TypeError: profiles must be a dict of card to CardProfile, got list ['card-1']
+    """
+    if not isinstance(profiles, Mapping):
+        raise TypeError(f"profiles must be a dict of card to CardProfile, got {type(profiles).__name__} {profiles!r:.60}")
+    for card, profile in profiles.items():
+        if not isinstance(profile, CardProfile):
+            raise TypeError(f"profiles[{card!r:.40}] must be a CardProfile, got {type(profile).__name__} {profile!r:.60}")
+        if card != profile.card:
+            raise ValueError(f"profiles[{card!r:.40}] must be the profile of that card, got card {profile.card!r:.40}")
+    return profiles
+
+
 def profiles_frame(profiles: Mapping[str, CardProfile]) -> pd.DataFrame:
     """Turn the card profile table into a DataFrame, one row per card, sorted by card.
 
     >>> profiles_frame(purchases(seed=1, cards=3).profiles)["card"].tolist()
     ['card-0', 'card-1', 'card-2']
     """
+    check_profiles(profiles)
     rows = [
         (p.card, p.home_city, p.home_lat, p.home_lon, p.typical_amount, p.usual_max)
         for _, p in sorted(profiles.items())
@@ -518,13 +567,11 @@ def purchases(
     ValueError: cards must be an int >= 1, got 0
     """
     _require(isinstance(seed, int) and not isinstance(seed, bool), "seed", "an int", seed)
-    _require(isinstance(cards, int) and not isinstance(cards, bool) and cards >= 1, "cards", "an int >= 1", cards)
-    _require(_is_number(rate) and math.isfinite(rate) and rate > 0, "rate",
-             "a finite number > 0 (purchases per second)", rate)
+    check_count("cards", cards, 1, MAX_CARDS)
+    check_rate("rate", rate, "purchases per second")
     for name, value in (("fraud", fraud), ("travel", travel), ("bad", bad)):
-        _require(_is_number(value) and 0.0 <= value <= 1.0, name, "a fraction from 0 to 1", value)
-    disorder_td = duration("disorder", disorder)
-    _require(disorder_td >= timedelta(0), "disorder", ">= 0", disorder)
+        _require(_finite(value) and 0.0 <= value <= 1.0, name, "a fraction from 0 to 1", value)
+    disorder_td = check_disorder(disorder, rate)
     check_utc("start", start)
     return PurchasePipe(seed, cards, float(rate), float(fraud), float(travel), float(bad), disorder_td, start)
 

@@ -61,7 +61,7 @@ from __future__ import annotations
 import bisect
 import math
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 
 from streamlab.compare import ABS_TOL, REL_TOL, Agreement, agree
-from streamlab.events import Event, Pipe, bounded, check_utc
+from streamlab.events import MAX_DURATION, Event, Finite, Pipe, _describe, _finite, bounded, check_utc
 from streamlab.summary import reject_reason as value_reject_reason
 
 __all__ = [
@@ -122,10 +122,14 @@ def _duration(name: str, value: object, *, positive: bool) -> timedelta:
     """A timedelta from a timedelta or a number of seconds, checked; errors name ``name``."""
     if isinstance(value, timedelta):
         td = value
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool) and _finite(value):
+        if abs(value) > MAX_DURATION.total_seconds():
+            raise ValueError(f"{name} must be at most {MAX_DURATION.days:,} days, got {_describe(value)} seconds")
         td = timedelta(seconds=float(value))
     else:
-        raise TypeError(f"{name} must be a timedelta or a number of seconds, got {type(value).__name__} {value!r}")
+        raise TypeError(f"{name} must be a timedelta or a number of seconds, got {type(value).__name__} {_describe(value)}")
+    if abs(td) > MAX_DURATION:
+        raise ValueError(f"{name} must be at most {MAX_DURATION.days:,} days, got {_show(value)}")
     if positive and td <= timedelta(0):
         raise ValueError(f"{name} must be > 0, got {_show(value)}")
     if not positive and td < timedelta(0):
@@ -404,6 +408,11 @@ def in_arrival_order(
         pile = _frame_events(events)
     elif isinstance(events, (str, bytes)) or not isinstance(events, Iterable):
         raise TypeError(f"events must be a pipe, a list of events or a DataFrame, got {type(events).__name__}")
+    elif not isinstance(events, (Sized, Finite)):
+        # An iterator may never end, as a pipe may not: it is read as given, cut (it must be), then sorted.
+        pile = [_as_event(i, item) for i, item in enumerate(bounded(events, limit=limit, until=until))]
+        pile.sort(key=lambda e: e.arrival_time)
+        return pile
     else:
         pile = [_as_event(i, item) for i, item in enumerate(events)]
     pile.sort(key=lambda e: e.arrival_time)

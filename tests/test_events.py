@@ -166,3 +166,82 @@ def test_pipe_repr_says_what_it_is():
         "pipe(seed=3, rate=10/s, keys=5, normal(mean=20, spread=5), disorder=2s, missing=0)"
     )
     assert isinstance(pipe(), Pipe)
+
+
+# --------------------------------------------------------------------------- what an event may hold, checked when made
+
+
+@pytest.mark.parametrize(
+    "fields, error, message",
+    [
+        # Regressions: each was accepted when made and crashed a driver later.
+        (("\ud800", 1.0, T, T), ValueError, r"key must be valid Unicode text \(encodable as UTF-8\), got '\\ud800'"),
+        (("a", 1.0, datetime(2300, 1, 1, tzinfo=timezone.utc), T), ValueError,
+         r"event_time must be between 1677-09-21 and 2262-04-11 \(what pandas can hold\), got 2300-01-01T00:00:00\+00:00"),
+        (("a", 10**400, T, T), ValueError,
+         r"value must be within the range of a float \(about ±1.8e308\), got an int of about 400 digits"),
+        (("a", 1.0, T, pd.NaT), ValueError, r"arrival_time must be a time, got NaT \(not a time\)"),
+        (("a", 1.0, datetime(1600, 1, 1, tzinfo=timezone.utc), T), ValueError, "event_time must be between 1677-09-21"),
+    ],
+)
+def test_what_would_crash_a_driver_later_is_refused_when_the_event_is_made(fields, error, message):
+    with pytest.raises(error, match=message):
+        Event(*fields)
+
+
+def test_the_edges_that_are_allowed_go_through_both_drivers():
+    from streamlab import batch, stream
+    from streamlab.compare import agree
+
+    edge = [
+        Event("ключ-ü", 1e308, T, T),
+        Event("ключ-ü", -1e308, T, T + timedelta(seconds=1)),
+        Event("b", 2**60, datetime(2262, 4, 11, tzinfo=timezone.utc), datetime(2262, 4, 11, tzinfo=timezone.utc)),
+        Event("b", math.inf, T, T),
+        Event("c", math.nan, T, T),
+        Event("c", None, T, T),
+    ]
+    b, s = batch.summarize(edge), stream.summarize(edge)
+    assert agree(b, s).ok
+    assert b.events_read == s.events_read == 6 and len(b.rejected) == len(s.rejected) == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        # Regressions: these hung for minutes, or overflowed deep inside.
+        ({"keys": 2**63}, "keys must be at most 1,000,000, got 9223372036854775808"),
+        ({"rate": 1e300}, r"rate must be at most 1,000,000 \(events per second; times are kept to the microsecond\)"),
+        ({"rate": 10**400}, "rate must be a finite number > 0"),
+        ({"disorder": timedelta(days=10**6)}, "disorder must be at most 36,525 days"),
+        ({"disorder": 10**400}, "disorder must be a timedelta or seconds"),
+        ({"disorder": 86_400.0}, r"disorder must be short enough for the rate: 86400 s at 10 per second holds back"),
+        ({"mean": 1e308}, r"mean must be at most 1e300 in size"),
+        ({"distribution": ["normal"]}, r"distribution must be one of"),
+    ],
+)
+def test_sizes_have_upper_bounds_so_nothing_hangs(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pipe(**kwargs)
+
+
+def test_any_iterator_must_be_bounded_like_a_pipe_in_every_driver():
+    # Regression: a plain infinite iterator hung the drivers while memory grew.
+    from streamlab import batch, stream
+    from streamlab.windows import Tumbling
+
+    forever = lambda: itertools.cycle(take(pipe(seed=1), 10))  # noqa: E731
+    for driver in (batch.summarize, stream.summarize, lambda e, **kw: stream.windowed(e, Tumbling(5), **kw),
+                   lambda e, **kw: batch.windowed(e, Tumbling(5), **kw)):
+        with pytest.raises(ValueError, match=r"events is an iterator \(cycle\) that may never end: pass limit="):
+            driver(forever())
+        assert driver(forever(), limit=25).events_read == 25
+    pile = take(pipe(seed=1), 30)
+    assert take(iter(pile), 20) == pile[:20]  # the cuts bound an iterator
+    assert arrived_before(iter(pile), pile[10].arrival_time) == pile[:10]
+    with pytest.raises(ValueError, match=r"events is an iterator \(generator\) that may never end"):
+        sort_by_arrival(e for e in pipe())
+    with pytest.raises(ValueError, match="limit must be at most 1,000,000,000, got 9223372036854775808"):
+        take(pipe(), 2**63)
+    with pytest.raises(TypeError, match="events must be a pipe or an iterable of events"):
+        bounded(42, limit=3)

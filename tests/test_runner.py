@@ -1,5 +1,6 @@
 """Running dataflows over events: bounded, repeatable, quiet, with short clear errors."""
 
+import itertools
 from datetime import timedelta
 
 import bytewax.operators as op
@@ -99,3 +100,49 @@ def test_stream_summary_is_quiet_on_success(capfd):
     stream.summarize(pipe(), limit=100)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_a_failing_step_prints_no_rust_panic_and_other_output_is_passed_on(capfd):
+    # Regression: every step error printed "thread '<unnamed>' panicked at src/operators.rs" into the cell.
+    def flow(events):
+        return op.map("boom", events, lambda e: 1 / 0)
+
+    with pytest.raises(StreamError, match="step 'boom' raised ZeroDivisionError: division by zero"):
+        run(flow, pipe(seed=1), limit=3)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+    def noisy(events):
+        import os
+
+        return op.map("noisy", events, lambda e: os.write(2, b"said on stderr\n") and e.key)
+
+    run(noisy, pipe(seed=1), limit=2)
+    assert capfd.readouterr().err == "said on stderr\nsaid on stderr\n"
+
+
+def test_bad_input_is_raised_as_it_is_not_as_a_step_error():
+    def not_events():
+        yield from take(pipe(seed=1), 2)
+        raise ValueError("the sensor feed broke")
+
+    with pytest.raises(ValueError, match="the sensor feed broke"):
+        run(values, not_events(), limit=10)
+
+
+def test_an_iterator_must_be_bounded_like_a_pipe():
+    # Regression: a plain infinite iterator hung run() while memory grew.
+    with pytest.raises(ValueError, match=r"events is an iterator \(repeat\) that may never end: pass limit="):
+        run(values, itertools.repeat(take(pipe(), 1)[0]))
+    assert len(run(values, itertools.repeat(take(pipe(), 1)[0]), limit=5)["out"]) == 5
+
+
+@pytest.mark.parametrize("batch_size, message", [
+    (0, "batch_size must be an int >= 1, got 0"),
+    (2**63, "batch_size must be at most 1,000,000, got 9223372036854775808"),
+    (10**400, "batch_size must be at most 1,000,000, got an int of about 400 digits"),
+    (10**7, "batch_size must be at most 1,000,000, got 10000000"),
+])
+def test_batch_size_has_bounds(batch_size, message):
+    with pytest.raises(ValueError, match=message):
+        run(values, pipe(), limit=1, batch_size=batch_size)

@@ -529,7 +529,7 @@ def test_the_clock_is_simulated_a_slow_pipe_makes_no_event_late():
             yield e
 
     # The dataflow itself, fed lazily by the slow generator (stream.windowed would sort a pile first).
-    ours = run(windows_flow(Tumbling(1, align_to=T), timedelta(0), None), slowly(), batch_size=1)
+    ours = run(windows_flow(Tumbling(1, align_to=T), timedelta(0), None), slowly(), batch_size=1, limit=40)
     assert ours["late"] == [] and [acc[0] for _, (_, acc) in ours["windows"]] == [40]
 
     def default_clock(events):
@@ -539,7 +539,7 @@ def test_the_clock_is_simulated_a_slow_pipe_makes_no_event_late():
                           lambda a, b: a + b)
         return out.late
 
-    assert len(run(default_clock, slowly(), batch_size=1)["out"]) > 0   # the trap this course avoids
+    assert len(run(default_clock, slowly(), batch_size=1, limit=40)["out"]) > 0   # the trap this course avoids
 
 
 def test_the_dataflow_refuses_events_out_of_arrival_order():

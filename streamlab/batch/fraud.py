@@ -26,6 +26,7 @@ from streamlab.fraud import (
     Rules,
     alerts_frame,
     check,
+    check_inputs,
     nightly_run,
     reject_reason,
     too_late,
@@ -61,6 +62,7 @@ def detect_fraud(
     >>> str(found.alerts["alert_time"].unique()[0])
     '2026-03-02 02:00:00+00:00'
     """
+    check_inputs(profiles, rules, job_at)
     if isinstance(purchases, pd.DataFrame):
         if limit is not None or until is not None:
             raise ValueError("limit= and until= cut a pipe; a DataFrame is already a finite pile")

@@ -13,11 +13,12 @@ bigger batches buy throughput with that wait (see the benchmark).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import bytewax.operators as op
+import pandas as pd
 from bytewax.dataflow import Stream
 from bytewax.operators import StatefulBatchLogic
 
@@ -27,10 +28,12 @@ from streamlab.fraud import (
     Detection,
     Rules,
     alerts_frame,
+    check_inputs,
     decide,
     rejected_frame,
 )
-from streamlab.purchases import CardProfile, Purchase
+from streamlab.events import Finite, bounded
+from streamlab.purchases import CardProfile, Purchase, checked_purchases
 from streamlab.stream.runner import DEFAULT_BATCH_SIZE, run
 
 _ALERT = "alert"
@@ -117,8 +120,12 @@ def detect_fraud(
     >>> detect_fraud(trace.purchases, trace.profiles, batch_size=1)
     Detection(31 purchases read: 25 checked, 6 routed aside; 8 alerts on 8 purchases)
     """
+    check_inputs(profiles, rules)
+    if isinstance(purchases, pd.DataFrame):
+        raise TypeError("the stream driver reads purchases one by one, not a DataFrame: pass the purchases (a pile or a pipe)")
     result = run(
-        fraud_flow(profiles, rules), purchases, limit=limit, until=until, batch_size=batch_size,
+        # Checked as read: anything that is not a Purchase is refused by position, as the batch driver does.
+        fraud_flow(profiles, rules), _Checked(bounded(purchases, limit=limit, until=until)), batch_size=batch_size,
         name="detect_fraud",
     )
     rejected = rejected_frame(result["rejected"])
@@ -128,3 +135,13 @@ def detect_fraud(
         purchases_read=result.events_read,
         checked=result.events_read - len(rejected),
     )
+
+
+class _Checked(Finite):
+    """The purchases, each checked to be one as the stream reads it; iterable afresh."""
+
+    def __init__(self, purchases: Iterable[Any]) -> None:
+        self.purchases = purchases
+
+    def __iter__(self) -> Iterator[Purchase]:
+        return checked_purchases(self.purchases)

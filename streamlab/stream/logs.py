@@ -22,13 +22,12 @@ import pandas as pd
 from bytewax.dataflow import Stream
 from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartition
 
-from streamlab.events import bounded, check_utc
+from streamlab.events import MAX_BATCH_SIZE, Finite, bounded, check_count, check_utc
 from streamlab.log import Log, Record
 from streamlab.orders import (
     Changelog,
     Order,
     OrderEvent,
-    OutOfOrderError,
     RejectedEvent,
     apply,
     change_frame,
@@ -36,7 +35,7 @@ from streamlab.orders import (
     rejected_frame,
     table_frame,
 )
-from streamlab.stream.runner import DEFAULT_BATCH_SIZE, StreamError, run
+from streamlab.stream.runner import DEFAULT_BATCH_SIZE, run
 
 __all__ = ["LogSource", "orders_changelog", "orders_table"]
 
@@ -135,31 +134,22 @@ def _run(events, *, limit, until, batch_size, keep):
         # Cut first (a pipe must be cut), then check what the stream reads.
         cut = bounded(events, limit=limit, until=until)
         checked = _Checked(cut)
-    try:
-        return run(
-            changelog_flow, checked, batch_size=batch_size, name="orders",
-            # Rejected events are always kept in full: nothing is dropped.
-            keep={"changes": keep, "rejected": "all"},
-        )
-    except StreamError as err:
-        # Raised by the input itself, not by a step: say it plainly, as the batch driver would.
-        if isinstance(err.__cause__, (OutOfOrderError, TypeError)) and getattr(err.__cause__, "_from_input", False):
-            raise err.__cause__.with_traceback(None) from None
-        raise
+    # An OutOfOrderError or TypeError raised while reading comes out of run() as it is.
+    return run(
+        changelog_flow, checked, batch_size=batch_size, name="orders",
+        # Rejected events are always kept in full: nothing is dropped.
+        keep={"changes": keep, "rejected": "all"},
+    )
 
 
-class _Checked:
+class _Checked(Finite):
     """The events, checked as the stream reads them (see :func:`~streamlab.orders.in_arrival_order`); iterable afresh."""
 
     def __init__(self, events: Iterable[Any]) -> None:
         self.events = events
 
     def __iter__(self) -> Iterator[OrderEvent]:
-        try:
-            yield from in_arrival_order(self.events)
-        except (OutOfOrderError, TypeError) as err:
-            err._from_input = True  # type: ignore[union-attr]  # tells _run to raise it as it is
-            raise
+        return in_arrival_order(self.events)
 
 
 # --------------------------------------------------------------------------- the log as a source
@@ -217,8 +207,7 @@ class LogSource(FixedPartitionedSource[Any, int]):
     ) -> None:
         if not isinstance(log, Log):
             raise TypeError(f"log must be a streamlab.log.Log, got {type(log).__name__}")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        check_count("batch_size", batch_size, 1, MAX_BATCH_SIZE)
         if start is None:
             start = 0
         offsets = {p: start for p in range(log.partitions)} if isinstance(start, int) and not isinstance(start, bool) else start

@@ -15,8 +15,11 @@ be bounded by ``limit`` or ``until``, so a cell can never hang on it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +32,7 @@ from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartiti
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSink, run_main
 
-from streamlab.events import Event, bounded
+from streamlab.events import MAX_BATCH_SIZE, Event, bounded, check_count
 
 __all__ = ["DEFAULT_BATCH_SIZE", "EventSource", "LatestSink", "Run", "StreamError", "run"]
 
@@ -40,6 +43,12 @@ DEFAULT_BATCH_SIZE = 1000
 
 class StreamError(RuntimeError):
     """A dataflow stopped because a step raised; the step's own error is the cause."""
+
+
+def bad_input(err: Exception) -> Exception:
+    """Mark an error as being about the events given, not about a step: :func:`run` raises it as it is."""
+    err.__streamlab_input__ = True  # type: ignore[attr-defined]
+    return err
 
 
 class _Partition(StatefulSourcePartition[Event, int]):
@@ -58,7 +67,11 @@ class _Partition(StatefulSourcePartition[Event, int]):
         if self._list is not None:
             batch = self._list[self._read:self._read + self._source.batch_size]
         else:
-            batch = list(itertools.islice(self._it, self._source.batch_size))
+            try:
+                batch = list(itertools.islice(self._it, self._source.batch_size))
+            except Exception as err:
+                # Bad input (an event of the wrong type, out of order): run() raises it as it is.
+                raise bad_input(err)
         if not batch:
             raise StopIteration()
         self._read += len(batch)
@@ -78,8 +91,7 @@ class EventSource(FixedPartitionedSource[Event, int]):
     """
 
     def __init__(self, events: Iterable[Event], batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        check_count("batch_size", batch_size, 1, MAX_BATCH_SIZE)
         self.events = events
         self.batch_size = batch_size
         self.events_read = 0
@@ -199,7 +211,11 @@ def run(
         try:
             run_main(flow)
         except BytewaxRuntimeError as err:
-            raise _explain(err) from _root_cause(err)
+            root = _root_cause(err)
+            if getattr(root, "__streamlab_input__", False):
+                # The events themselves were wrong, not a step: the same error the batch driver gives.
+                raise root.with_traceback(None) from None
+            raise _explain(err) from root
     collected = {
         name: list(items.items()) if isinstance(items, dict) else items
         for name, items in collected.items()
@@ -226,13 +242,55 @@ def _explain(err: BytewaxRuntimeError) -> StreamError:
 
 @contextmanager
 def _short_rust_errors() -> Iterator[None]:
-    """Keep a failing step's Rust backtrace (~100 lines, about bytewax, not you) out of the output."""
+    """Keep bytewax's Rust panic notice (and any backtrace) out of the output: the error says it all.
+
+    When a step raises, bytewax's Rust core prints "thread '<unnamed>' panicked
+    at src/operators.rs..." straight to file descriptor 2, which a notebook
+    shows in the cell. While the dataflow runs, descriptor 2 goes to a
+    temporary file; afterwards everything else written there is passed on.
+    """
     before = os.environ.get("RUST_BACKTRACE")
     os.environ["RUST_BACKTRACE"] = "0"
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    saved = os.dup(2)
+    caught = tempfile.TemporaryFile()
     try:
+        os.dup2(caught.fileno(), 2)
         yield
     finally:
+        os.dup2(saved, 2)
+        os.close(saved)
         if before is None:
             del os.environ["RUST_BACKTRACE"]
         else:
             os.environ["RUST_BACKTRACE"] = before
+        caught.seek(0)
+        rest = _without_panics(caught.read().decode("utf-8", "replace"))
+        caught.close()
+        if rest:
+            sys.stderr.write(rest)
+
+
+def _without_panics(text: str) -> str:
+    r"""``text`` without Rust panic notices: from "thread '…' panicked at" to the RUST_BACKTRACE note.
+
+    >>> _without_panics("thread '<unnamed>' panicked at src/operators.rs:198:33:\nBox<dyn Any>\n"
+    ...                 "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\nkept\n")
+    'kept\n'
+    """
+    kept: list[str] = []
+    skipping = after_note = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("thread '") and "panicked at" in line:
+            skipping = True
+        if skipping:
+            if line.startswith("note: ") and "RUST_BACKTRACE" in line:
+                skipping, after_note = False, True
+            continue
+        if after_note and not line.strip():
+            after_note = False  # the blank line that ends the notice
+            continue
+        after_note = False
+        kept.append(line)
+    return "".join(kept)

@@ -22,7 +22,7 @@ from bytewax.dataflow import Stream
 from bytewax.operators import StatefulBatchLogic
 
 from streamlab.events import Event
-from streamlab.stream.runner import DEFAULT_BATCH_SIZE, run
+from streamlab.stream.runner import DEFAULT_BATCH_SIZE, bad_input, run
 from streamlab.summary import (
     OVERALL,
     StatsTuple,
@@ -50,7 +50,14 @@ def _combine(batch: list[Event]) -> list[tuple[str, tuple]]:
     state below merges one partial per key per batch instead of every event.
     The answers are the same: count, sum, min and max of a union are those of its parts.
     """
-    partial, rejected = fold(batch)
+    try:
+        partial, rejected = fold(batch)
+    except AttributeError:
+        # Not worth a check per event on the way in: only a batch that fails is searched.
+        wrong = next((e for e in batch if not isinstance(e, Event)), None)
+        if wrong is None:
+            raise
+        raise bad_input(TypeError(f"events must be Events, got {type(wrong).__name__} {wrong!r:.60}")) from None
     out: list[tuple[str, tuple]] = [(e.key, (_REJECTED, e, reason)) for e, reason in rejected]
     if partial:
         # A batch's answers are known once its last event has arrived.
@@ -119,6 +126,8 @@ def summarize(
     >>> s.table["count"].tolist(), len(s.updates)
     ([49, 51, 100], 30)
     """
+    if not isinstance(keep_updates, bool):
+        raise TypeError(f"keep_updates must be True or False, got {keep_updates!r:.60}")
     updates_mode = "all" if keep_updates else "latest"
     result = run(
         summary_flow, events, limit=limit, until=until, batch_size=batch_size,
