@@ -8,8 +8,9 @@ from streamlab.batch.summary import summarize
 from streamlab.batch.logs import orders_changelog, orders_table
 from streamlab.batch.windows import session, sliding, tumbling, windowed
 from streamlab.batch.fraud import detect_fraud
+from streamlab.batch.panes import panes
 
 __all__ = [
-    "summarize", "orders_changelog", "orders_table", "session", "sliding", "tumbling", "windowed",
+    "summarize", "orders_changelog", "orders_table", "session", "sliding", "tumbling", "windowed", "panes",
     "detect_fraud",
 ]

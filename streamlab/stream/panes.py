@@ -1,0 +1,153 @@
+"""Panes over a pipe: the windowing engine of :mod:`streamlab.panes` inside a bytewax dataflow.
+
+The dataflow (:func:`panes_flow`) has three steps:
+
+1. ``check``: route aside the events that cannot be counted (with a reason) and
+   make sure events come in arrival order, the order the simulated clock needs;
+2. ``route_rejected``: split the two;
+3. ``panes``: one ``stateful_batch`` step holding the :class:`~streamlab.panes.Engine`.
+   It takes a whole batch of events in one loop, as lesson 01's combiner does,
+   and at the end of the input gives every open window its last pane.
+
+**Why one state for every key.** The watermark (per input) and the simulated
+clock belong to the whole input: a window of a key that has gone quiet must
+still close when other keys' events move the clock on. So the engine that
+holds every key's windows sees every event. (A cluster would shard the keys
+and send each shard the clock; on one worker one state is the simple, exact
+way.) bytewax still does the rest: it reads the input in batches, runs the
+steps, and can snapshot the engine's state for recovery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import bytewax.operators as op
+import pandas as pd
+from bytewax.dataflow import Stream
+from bytewax.operators import StatefulBatchLogic
+
+from streamlab.events import Event
+from streamlab.panes import ACCUMULATING, Engine, Panes, Settings, Trigger, Watermark, _result, check_settings
+from streamlab.stream.runner import DEFAULT_BATCH_SIZE, run
+from streamlab.windows import Fold, Window, in_arrival_order, reject_reason
+
+__all__ = ["panes", "panes_flow"]
+
+#: The routing key of the engine's one state.
+ALL = "all"
+
+
+@dataclass
+class _Check:
+    """Route aside what cannot be counted; refuse events out of arrival order; remember the last arrival."""
+
+    last_arrival: datetime | None = None
+
+    def __call__(self, batch: list[Event]) -> list[tuple[str, Any]]:
+        out = []
+        last = self.last_arrival
+        for e in batch:
+            if last is not None and e.arrival_time < last:
+                raise ValueError(
+                    f"events must come in arrival order: one arrived at {e.arrival_time.isoformat()} "
+                    f"after one that arrived at {last.isoformat()}"
+                )
+            last = e.arrival_time
+            reason = reject_reason(e)
+            out.append((ALL, e) if reason is None else ("rejected", (e, reason)))
+        self.last_arrival = last
+        return out
+
+
+class _Panes(StatefulBatchLogic[Event, dict, Engine]):
+    """The engine as a bytewax state: a batch of events in, whatever it emitted out."""
+
+    def __init__(self, engine: Engine, check: _Check) -> None:
+        self.engine = engine
+        self.check = check
+
+    def on_batch(self, events: list[Event]) -> tuple[list[dict], bool]:
+        on_event = self.engine.on_event
+        for e in events:
+            on_event(e)
+        return [self.engine.take()], StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[list[dict], bool]:
+        # The input has ended: the watermark goes to the end of time.
+        self.engine.finish(self.check.last_arrival)
+        return [self.engine.take()], StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> Engine:
+        return self.engine
+
+
+def panes_flow(settings: Settings, check: _Check | None = None, keep_watermark: bool = True):
+    """Build the dataflow's body for :func:`streamlab.stream.run`: outputs ``"panes"`` and ``"rejected"``.
+
+    ``"panes"`` items are ``("all", {"panes": [...], "dropped": [...], "watermark": [...]})``,
+    one per batch; ``"rejected"`` items ``("rejected", (event, reason))``.
+    """
+    check = check or _Check()
+
+    def body(events: Stream[Event]) -> dict[str, Stream[Any]]:
+        checked = op.flat_map_batch("check", events, check)
+        split = op.branch("route_rejected", checked, lambda kv: kv[0] == ALL)
+        out = op.stateful_batch(
+            "panes", split.trues,
+            lambda resumed: _Panes(resumed or Engine(settings, keep_watermark), check),
+        )
+        return {"panes": out, "rejected": split.falses}
+
+    return body
+
+
+def panes(
+    events: Iterable[Event] | Iterable[tuple] | pd.DataFrame,
+    window: Window,
+    *,
+    watermark: Watermark | timedelta | float = 0.0,
+    allowed_lateness: timedelta | float = 0.0,
+    trigger: Trigger | None = None,
+    mode: str = ACCUMULATING,
+    lateness: str = "standard",
+    fold: Fold | None = None,
+    limit: int | None = None,
+    until: datetime | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Panes:
+    """Window a stream as the Beam model does: panes, as the watermark and the triggers say.
+
+    :param events: a pipe (cut by ``limit`` and/or ``until``) or a pile (read in arrival order).
+    :param window: :class:`~streamlab.windows.Tumbling`, :class:`~streamlab.windows.Sliding`
+        or :class:`~streamlab.windows.Session` (Beam's sessions: ``[first, last + gap)``).
+    :param watermark: :class:`~streamlab.panes.Delay` or :class:`~streamlab.panes.Schedule`;
+        a number or timedelta means ``Delay(that)``.
+    :param allowed_lateness: how long after the watermark passes a window's end late
+        events still update it (LATE panes); later ones go to ``dropped``.
+    :param trigger: :class:`~streamlab.panes.Trigger`: early and late firings.
+    :param mode: ``"discarding"``, ``"accumulating"`` or ``"retracting"``.
+    :param lateness: ``"standard"`` (late = the window has closed) or
+        ``"bytewax"`` (late = behind the watermark), to compare.
+    :param batch_size: events handed to the dataflow at a time; the panes do not depend on it.
+
+    >>> from streamlab.events import pipe
+    >>> from streamlab.windows import Tumbling
+    >>> panes(pipe(seed=1, keys=2, disorder=2), Tumbling(5), watermark=1, limit=100)
+    Panes(stream, Tumbling(length=5s), accumulating: 6 panes, 4 dropped, 0 rejected, 100 events read)
+    """
+    settings = check_settings(window, watermark, allowed_lateness, trigger, mode, lateness, fold)
+    check = _Check()
+    result = run(panes_flow(settings, check), in_arrival_order(events, limit, until), batch_size=batch_size,
+                 name="panes")
+    out: dict[str, list] = {"panes": [], "dropped": [], "watermark": []}
+    counted = 0
+    for _, emitted in result["panes"]:
+        for name in out:
+            out[name].extend(emitted[name])
+        counted = emitted["counted"]  # a running total: the last one is the whole input's
+    rejected = [(e.key, e.value, e.event_time, e.arrival_time, reason) for _, (e, reason) in result["rejected"]]
+    return _result("stream", settings, out, rejected, counted, result.events_read, check.last_arrival)
