@@ -99,7 +99,8 @@ from streamlab.windows import (
 )
 
 __all__ = [
-    "ACCUMULATING", "BEHIND", "BEYOND", "DISCARDING", "EARLY", "LATE", "MODES", "ON_TIME", "RETRACTING",
+    "ACCUMULATING", "BEHIND", "BEYOND", "DISCARDING", "EARLY", "LATE", "LATE_WITHIN", "MODES", "ON_TIME",
+    "RETRACTING",
     "Delay", "Engine", "Panes", "Schedule", "Trigger", "check_settings", "loop",
 ]
 
@@ -110,6 +111,8 @@ MODES = (DISCARDING, ACCUMULATING, RETRACTING)
 BEYOND = "beyond allowed lateness"
 #: Why an event is routed aside under bytewax's rule: it is behind the watermark.
 BEHIND = "behind the watermark (bytewax's rule)"
+#: An event that came after its window closed, within allowed lateness: counted, in a LATE pane.
+LATE_WITHIN = "late, within allowed lateness"
 LATENESS_RULES = ("standard", "bytewax")
 
 PANE_COLUMNS = ["key", "window_start", "window_end", "count", "sum", "mean", "timing", "pane_index",
@@ -362,8 +365,11 @@ class Engine:
         self.timers: list = []  # heap: (due, n, kind, window)
         self.crossings: list = []  # heap: (processing time, n, owner) for watermarks that follow the clock
         self.counter = itertools.count()
+        self._mark_now: datetime | None = None  # the watermark the event being taken met
         self.counted = 0  # events placed in at least one window
-        self.out: dict[str, list[tuple]] = {"panes": [], "dropped": [], "watermark": []}
+        self.held = 0  # windows in the state now: open, or kept for allowed lateness
+        self.peak_held = 0
+        self.out: dict[str, list[tuple]] = {"panes": [], "dropped": [], "late": [], "watermark": []}
 
     # ---- the watermark
 
@@ -465,6 +471,7 @@ class Engine:
 
     def _forget(self, w: _Win) -> None:
         w.alive = False
+        self.held -= 1
         if self.session:
             self.sessions[w.key].remove(w)
         else:
@@ -503,6 +510,8 @@ class Engine:
             w.pf = self.fold.add(w.pf, e)
         trigger = self.trigger
         if w.closed:
+            self.out["late"].append((e.key, v, e.event_time, e.arrival_time, self._mark_now, w.start, w.end,
+                                     LATE_WITHIN))
             if trigger.late_every is None:
                 self._fire(w, LATE)
             elif w.late_due is None:
@@ -531,7 +540,7 @@ class Engine:
         """Take one event (already checked, arriving no earlier than the one before it)."""
         self.advance(e.arrival_time)
         owner = self.owner(e.key)
-        mark = self.mark(owner, self.now)
+        mark = self._mark_now = self.mark(owner, self.now)
         if self.session:
             self._session_event(e, owner, mark)
         else:
@@ -547,6 +556,9 @@ class Engine:
 
     def _new(self, owner: _Owner, key: str, start: datetime, end: datetime, mark: datetime | None) -> _Win:
         w = _Win(key, start, end, self.fold)
+        self.held += 1
+        if self.held > self.peak_held:
+            self.peak_held = self.held
         if mark is not None and end <= mark:
             # Born after the watermark passed its end (possible only with allowed lateness): LATE panes only.
             w.closed = True
@@ -597,6 +609,7 @@ class Engine:
             for other in touching[1:]:  # a straggler bridging sessions: they become one
                 self._merge_into(w, other)
                 other.alive = False
+                self.held -= 1
                 sessions.remove(other)
             new_start = min(start, *(o.start for o in touching))
             new_end = max(end, *(o.end for o in touching))
@@ -651,14 +664,17 @@ class Engine:
             elif w.pn:
                 self._fire(w, LATE, at_end=True)
             w.alive = False
+        self.held = 0
         self.windows.clear()
         self.sessions.clear()
 
     def take(self) -> dict[str, Any]:
-        """What was emitted since the last call, and ``counted``: the events placed in a window so far."""
+        """What was emitted since the last call; ``counted`` (events placed in a window) and ``peak_held``
+        (the most windows held at once) so far."""
         out: dict[str, Any] = self.out
-        self.out = {"panes": [], "dropped": [], "watermark": []}
+        self.out = {"panes": [], "dropped": [], "late": [], "watermark": []}
         out["counted"] = self.counted
+        out["peak_held"] = self.peak_held
         return out
 
 
@@ -687,7 +703,7 @@ def pane_frame(rows: list[tuple], fold: Fold | None) -> pd.DataFrame:
 
 
 def dropped_frame(rows: list[tuple]) -> pd.DataFrame:
-    """The events routed aside as too late, one row per window they were too late for."""
+    """Late events, one row per window they were late for: the watermark they met, the window, why."""
     columns = list(zip(*rows)) if rows else [[] for _ in range(8)]
     return pd.DataFrame({
         "key": pd.Series(list(columns[0]), dtype="str"),
@@ -721,20 +737,26 @@ class Panes:
     per window), ``emitted_at`` (processing time), ``sign`` (+1, or −1 for a
     retraction) and ``at_end`` (given because the input ended).
     ``dropped``: events too late even for allowed lateness, one row per window.
+    ``late``: events that came after their window closed, within allowed
+    lateness: counted, in LATE panes (one row per window, like ``dropped``).
     ``rejected``: events that cannot be counted, with a reason.
     ``counted``: events placed in at least one window. ``events_read``: every
     event read; they reconcile (checked here). ``ended_at``: when the input ended.
+    ``peak_held``: the most windows the stream held in its state at once (open,
+    or kept for allowed lateness): what waiting costs in memory.
     """
 
     driver: str
     settings: Settings
     panes: pd.DataFrame
     dropped: pd.DataFrame
+    late: pd.DataFrame
     watermark: pd.DataFrame
     rejected: pd.DataFrame
     counted: int
     events_read: int
     ended_at: datetime | None = field(default=None)
+    peak_held: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.settings.window, Sliding):
@@ -775,12 +797,13 @@ class Panes:
                 f"{len(self.dropped)} dropped, {len(self.rejected)} rejected, {self.events_read} events read)")
 
 
-def _result(driver: str, settings: Settings, out: dict[str, list], rejected: list[tuple], counted: int,
-            read: int, ended_at: datetime | None) -> Panes:
+def _result(driver: str, settings: Settings, out: dict[str, Any], rejected: list[tuple], read: int,
+            ended_at: datetime | None) -> Panes:
     return Panes(
-        driver=driver, settings=settings, counted=counted,
+        driver=driver, settings=settings, counted=out["counted"], peak_held=out["peak_held"],
         panes=pane_frame(out["panes"], settings.fold),
         dropped=dropped_frame(out["dropped"]),
+        late=dropped_frame(out["late"]),
         watermark=watermark_trace(out["watermark"]),
         rejected=rejected_frame(rejected),
         events_read=read, ended_at=ended_at,
@@ -819,4 +842,4 @@ def loop(
             continue
         engine.on_event(e)
     engine.finish(last)
-    return _result("loop", settings, engine.take(), rejected, engine.counted, read, last)
+    return _result("loop", settings, engine.take(), rejected, read, last)

@@ -35,6 +35,7 @@ def both(events, window, **kw):
         streamed = stream.panes(events, window, batch_size=batch_size, **kw)
         pd.testing.assert_frame_equal(streamed.panes, looped.panes)
         pd.testing.assert_frame_equal(streamed.dropped, looped.dropped)
+        pd.testing.assert_frame_equal(streamed.late, looped.late)
         pd.testing.assert_frame_equal(streamed.watermark, looped.watermark)
         assert streamed.counted == looped.counted
     return looped
@@ -66,6 +67,7 @@ def test_trace_a_accumulating_early_on_time_late_and_beyond():
         (10, 20, 1, 4, "ON_TIME", 1, 22, 1),  # the watermark reaches 20 at 22, between two arrivals
     ]
     # Event time 2 arrives at 25: its window ended at 10, 10 + 5 <= watermark 23: beyond allowed lateness.
+    assert got.late["value"].tolist() == [8.0]  # counted, in the LATE pane
     (dropped,) = got.dropped.itertuples(index=False)
     assert (dropped.value, dropped.reason, dropped.watermark) == (16.0, BEYOND, pd.Timestamp(at(23)))
     assert (got.counted, got.events_read) == (4, 5)

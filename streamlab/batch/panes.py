@@ -84,8 +84,9 @@ def panes(
     rows = [(key, start, row.window_end, row.count, row.sum, accs.get((key, start)), ON_TIME, 0, ended_at, 1, True)
             for (key, start), row in zip(grouped.index, grouped.itertuples(index=False))]
     return Panes(
-        driver="batch", settings=settings, panes=pane_frame(rows, fold), dropped=dropped_frame([]),
+        driver="batch", settings=settings, panes=pane_frame(rows, fold), dropped=dropped_frame([]), late=dropped_frame([]),
         watermark=watermark_trace([]), rejected=rejected, counted=len(good), events_read=len(pile),
+        peak_held=len(rows),  # the pile is all there: every window at once
         ended_at=None if ended_at is None else ended_at.to_pydatetime(),
     )
 

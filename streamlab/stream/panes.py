@@ -143,11 +143,11 @@ def panes(
     check = _Check()
     result = run(panes_flow(settings, check), in_arrival_order(events, limit, until), batch_size=batch_size,
                  name="panes")
-    out: dict[str, list] = {"panes": [], "dropped": [], "watermark": []}
-    counted = 0
+    out: dict[str, Any] = {"panes": [], "dropped": [], "late": [], "watermark": [], "counted": 0, "peak_held": 0}
     for _, emitted in result["panes"]:
-        for name in out:
+        for name in ("panes", "dropped", "late", "watermark"):
             out[name].extend(emitted[name])
-        counted = emitted["counted"]  # a running total: the last one is the whole input's
+        # Running totals: the last batch's are the whole input's.
+        out["counted"], out["peak_held"] = emitted["counted"], emitted["peak_held"]
     rejected = [(e.key, e.value, e.event_time, e.arrival_time, reason) for _, (e, reason) in result["rejected"]]
-    return _result("stream", settings, out, rejected, counted, result.events_read, check.last_arrival)
+    return _result("stream", settings, out, rejected, result.events_read, check.last_arrival)
