@@ -64,6 +64,8 @@ LATEST = pd.Timestamp.max.floor("us").tz_localize("UTC").to_pydatetime()
 MAX_KEYS = 1_000_000
 #: Most events per second: times are kept to the microsecond.
 MAX_RATE = 1_000_000.0
+#: Fewest events per second: one in about twelve days on average.
+MIN_RATE = 1e-6
 #: Most events a generator may hold back at once to deliver them late (about rate × disorder).
 MAX_HELD = 100_000
 #: Longest duration any parameter may be: a hundred years.
@@ -367,7 +369,7 @@ def duration(name: str, value: timedelta | float) -> timedelta:
         if abs(value) > MAX_DURATION.total_seconds():  # type: ignore[arg-type]
             raise ValueError(f"{name} must be at most {MAX_DURATION.days:,} days (a hundred years) either way, "
                              f"got {_describe(value)} seconds")
-        value = timedelta(seconds=value)  # type: ignore[arg-type]
+        value = timedelta(seconds=float(value))  # type: ignore[arg-type]  # float: numpy ints, fractions
     if abs(value) > MAX_DURATION:
         raise ValueError(f"{name} must be at most {MAX_DURATION.days:,} days (a hundred years) either way, got {value!r}")
     return value
@@ -376,6 +378,9 @@ def duration(name: str, value: timedelta | float) -> timedelta:
 def check_rate(name: str, rate: object, unit: str) -> float:
     """A rate per second: a finite number > 0 and at most :data:`MAX_RATE`; the error names ``name``."""
     _require(_finite(rate) and rate > 0, name, f"a finite number > 0 ({unit})", rate)  # type: ignore[operator]
+    if rate < MIN_RATE:  # type: ignore[operator]
+        # Slower, and the time to the first event would run past any datetime.
+        raise ValueError(f"{name} must be at least {MIN_RATE:g} ({unit}), got {_describe(rate)}")
     if rate > MAX_RATE:  # type: ignore[operator]
         raise ValueError(f"{name} must be at most {MAX_RATE:,.0f} ({unit}; times are kept to the microsecond), "
                          f"got {_describe(rate)}")

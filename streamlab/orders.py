@@ -412,7 +412,10 @@ def to_frame(pile: Iterable[OrderEvent]) -> pd.DataFrame:
     """
     if isinstance(pile, Pipe):
         raise TypeError("to_frame needs a finite pile: cut one from the pipe with take() or arrived_before()")
-    pile = list(pile)
+    pile = list(finite(pile))
+    for position, e in enumerate(pile):
+        if not isinstance(e, OrderEvent):
+            raise TypeError(f"event {position} must be an OrderEvent, got {type(e).__name__} {e!r:.60}")
     return pd.DataFrame(
         {
             "order_id": pd.Series([e.order_id for e in pile], dtype="str"),
@@ -639,7 +642,7 @@ def order_pipe(
     _require(_finite(min_amount) and min_amount > 0, "min_amount", "a finite number > 0", min_amount)
     _require(
         _finite(max_amount) and max_amount >= min_amount,
-        "max_amount", f"a finite number >= min_amount ({min_amount:g})", max_amount,
+        "max_amount", f"a finite number >= min_amount ({float(min_amount):g})", max_amount,
     )
     _require(max_amount <= 1e15, "max_amount", "at most 1e15 (amounts are kept in cents)", max_amount)
     # An order makes up to three events, each held back up to `disorder`.
