@@ -9,10 +9,10 @@ from streamlab.stream.summary import summarize
 from streamlab.stream.logs import LogSource, orders_changelog, orders_table
 from streamlab.stream.windows import delay_tradeoff, session, sliding, tumbling, windowed
 from streamlab.stream.fraud import detect_fraud
-from streamlab.stream.panes import panes, panes_flow
+from streamlab.stream.panes import panes, panes_flow, panes_tradeoff
 
 __all__ = [
     "EventSource", "Run", "StreamError", "run", "summarize", "LogSource", "orders_changelog", "orders_table",
-    "delay_tradeoff", "session", "sliding", "tumbling", "windowed", "panes", "panes_flow",
+    "delay_tradeoff", "session", "sliding", "tumbling", "windowed", "panes", "panes_flow", "panes_tradeoff",
     "detect_fraud",
 ]

@@ -20,7 +20,7 @@ steps, and can snapshot the engine's state for recovery.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,11 +31,24 @@ from bytewax.dataflow import Stream
 from bytewax.operators import StatefulBatchLogic
 
 from streamlab.events import Event
-from streamlab.panes import ACCUMULATING, Engine, Panes, Settings, Trigger, Watermark, _result, check_settings
+from streamlab.panes import (
+    ACCUMULATING,
+    DISCARDING,
+    LATE,
+    ON_TIME,
+    Delay,
+    Engine,
+    Panes,
+    Settings,
+    Trigger,
+    Watermark,
+    _result,
+    check_settings,
+)
 from streamlab.stream.runner import DEFAULT_BATCH_SIZE, run
 from streamlab.windows import Fold, Window, in_arrival_order, reject_reason
 
-__all__ = ["panes", "panes_flow"]
+__all__ = ["panes", "panes_flow", "panes_tradeoff"]
 
 #: The routing key of the engine's one state.
 ALL = "all"
@@ -151,3 +164,49 @@ def panes(
         out["counted"], out["peak_held"] = emitted["counted"], emitted["peak_held"]
     rejected = [(e.key, e.value, e.event_time, e.arrival_time, reason) for _, (e, reason) in result["rejected"]]
     return _result("stream", settings, out, rejected, result.events_read, check.last_arrival)
+
+
+def panes_tradeoff(
+    events: Iterable[Event] | Iterable[tuple] | pd.DataFrame,
+    window: Window,
+    delays: Sequence[timedelta | float],
+    *,
+    allowed_lateness: timedelta | float = 0.0,
+    per: str = "input",
+    limit: int | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """Completeness against latency: run the stream once per watermark delay, over the same events.
+
+    One row per delay (watermark ``Delay(delay, per=per)``): ``late_share``, the
+    share of the events that could be counted that arrived after their window
+    closed (counted in a LATE pane, or dropped); ``dropped_share``, those beyond
+    ``allowed_lateness``; ``median_latency_s`` and ``max_latency_s``, from a
+    window's end to its ON_TIME pane (panes forced out by the end of the input
+    left out); ``peak_held``, the most windows the stream held at once.
+
+    >>> from streamlab.events import pipe
+    >>> from streamlab.windows import Tumbling
+    >>> curve = panes_tradeoff(pipe(seed=1, disorder=4), Tumbling(10), [0, 4], limit=500)
+    >>> curve["late_share"].iloc[-1]
+    np.float64(0.0)
+    """
+    pile = list(in_arrival_order(events, limit, until))
+    rows = []
+    for delay in delays:
+        result = panes(pile, window, watermark=Delay(delay, per=per), allowed_lateness=allowed_lateness,
+                       mode=DISCARDING)
+        p = result.panes
+        good = result.events_read - len(result.rejected)
+        late = int(p.loc[p["timing"] == LATE, "count"].sum()) + len(result.dropped)
+        on_time = p[(p["timing"] == ON_TIME) & ~p["at_end"]]
+        latency = (on_time["emitted_at"] - on_time["window_end"]).dt.total_seconds()
+        rows.append({
+            "delay_s": result.settings.watermark.delay.total_seconds(),
+            "late_share": late / good if good else 0.0,
+            "dropped_share": len(result.dropped) / good if good else 0.0,
+            "median_latency_s": latency.median(),
+            "max_latency_s": latency.max(),
+            "peak_held": result.peak_held,
+        })
+    return pd.DataFrame(rows)
