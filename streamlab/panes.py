@@ -101,7 +101,7 @@ from streamlab.windows import (
 __all__ = [
     "ACCUMULATING", "BEHIND", "BEYOND", "DISCARDING", "EARLY", "LATE", "LATE_WITHIN", "MODES", "ON_TIME",
     "RETRACTING",
-    "Delay", "Engine", "Panes", "Schedule", "Trigger", "check_settings", "loop",
+    "Delay", "Engine", "Panes", "Schedule", "Trigger", "check_settings", "loop", "reconcile",
 ]
 
 EARLY, ON_TIME, LATE = "EARLY", "ON_TIME", "LATE"
@@ -843,3 +843,49 @@ def loop(
         engine.on_event(e)
     engine.finish(last)
     return _result("loop", settings, engine.take(), rejected, read, last)
+
+
+def reconcile(batch: Panes, stream: Panes) -> pd.DataFrame:
+    """Batch = the stream's final answer + what it dropped, window by window: the accounts, as a table.
+
+    One row per batch window: ``batch_count``/``batch_sum`` (every event),
+    ``stream_count``/``stream_sum`` (the stream's answer, read as its mode
+    says, see :meth:`Panes.table`), ``dropped_count``/``dropped_sum`` (events
+    beyond allowed lateness) and ``agree`` (batch = stream + dropped, to float
+    rounding). For sessions, a stream session or a dropped event counts in the
+    batch session that holds it: adding events only merges sessions, so each
+    lies inside one. Both answers must be for the same window spec.
+
+    >>> from streamlab.events import COURSE_START as T, Event
+    >>> from streamlab.batch import panes as batch_panes
+    >>> at = lambda s: T + timedelta(seconds=s)
+    >>> pile = [Event("a", 1.0, at(1), at(1)), Event("a", 2.0, at(12), at(12)), Event("a", 4.0, at(3), at(14))]
+    >>> accounts = reconcile(batch_panes(pile, Tumbling(10, align_to=T)), loop(pile, Tumbling(10, align_to=T)))
+    >>> accounts[["batch_sum", "stream_sum", "dropped_sum", "agree"]].values.tolist()
+    [[5.0, 1.0, 4.0, True], [2.0, 2.0, 0.0, True]]
+    """
+    if batch.settings.window != stream.settings.window:
+        raise ValueError(f"reconcile needs answers for the same windows: got {batch.settings.window!r} "
+                         f"against {stream.settings.window!r}")
+    sessions = isinstance(batch.settings.window, Session)
+    keys = ["key", "window_start", "window_end"]
+    accounts = batch.table()[keys + ["count", "sum"]].rename(columns={"count": "batch_count", "sum": "batch_sum"})
+    table = stream.table()
+    dropped = stream.dropped
+    stream_parts, dropped_parts = [], []
+    for key, start, end in zip(accounts["key"], accounts["window_start"], accounts["window_end"]):
+        inside = table[(table["key"] == key) & (table["window_start"] >= start) & (table["window_end"] <= end)]
+        if sessions:
+            mine = dropped[(dropped["key"] == key) & (dropped["event_time"] >= start) & (dropped["event_time"] < end)]
+        else:
+            mine = dropped[(dropped["key"] == key) & (dropped["window_start"] == start)]
+        stream_parts.append((int(inside["count"].sum()), float(inside["sum"].sum())))
+        dropped_parts.append((len(mine), float(mine["value"].sum())))
+    accounts["stream_count"] = pd.Series([c for c, _ in stream_parts], dtype="int64")
+    accounts["stream_sum"] = pd.Series([t for _, t in stream_parts], dtype="float64")
+    accounts["dropped_count"] = pd.Series([c for c, _ in dropped_parts], dtype="int64")
+    accounts["dropped_sum"] = pd.Series([t for _, t in dropped_parts], dtype="float64")
+    together = accounts["stream_sum"] + accounts["dropped_sum"]
+    accounts["agree"] = (accounts["batch_count"] == accounts["stream_count"] + accounts["dropped_count"]) & (
+        (accounts["batch_sum"] - together).abs() <= 1e-9 * accounts["batch_sum"].abs().clip(lower=1.0))
+    return accounts
