@@ -102,6 +102,8 @@ CLOSED_BY_WATERMARK = "watermark"
 #: ``closed_by`` of a window still open when the input ended (its answer came out then).
 CLOSED_AT_END = "end of input"
 
+#: The most sliding windows one event may fall in (length / slide).
+MAX_WINDOWS_PER_EVENT = 10_000
 #: The longest watermark delay accepted: a hundred years.
 MAX_DELAY = timedelta(days=36_500)
 
@@ -235,6 +237,12 @@ class Sliding(_FixedLength):
             raise ValueError(
                 f"slide must be <= length ({_seconds(self.length)}), got {_seconds(self.slide)}: "
                 "a longer slide would leave gaps that no window covers"
+            )
+        if self.length / self.slide > MAX_WINDOWS_PER_EVENT:
+            # Each event is counted in every window it falls in: past this, one event takes minutes.
+            raise ValueError(
+                f"slide must be at least length / {MAX_WINDOWS_PER_EVENT:,} ({_seconds(self.length / MAX_WINDOWS_PER_EVENT)}), "
+                f"got {_seconds(self.slide)}: each event would fall in {self.length / self.slide:,.0f} windows"
             )
         check_utc("align_to", self.align_to)
 

@@ -304,3 +304,8 @@ def test_the_stream_gives_the_loops_panes_whatever_the_batch_size(raw, window, w
     kw = dict(watermark=wm, allowed_lateness=late, trigger=trigger, mode=mode)
     pd.testing.assert_frame_equal(stream.panes(pile, window, batch_size=size, **kw).panes,
                                   loop(pile, window, **kw).panes)
+
+
+def test_a_slide_so_small_that_one_event_falls_in_too_many_windows_is_refused():
+    with pytest.raises(ValueError, match="each event would fall in 3,600,000 windows"):
+        Sliding(3600, slide=0.001)
