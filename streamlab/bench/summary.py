@@ -23,7 +23,7 @@ from streamlab.summary import Summary, fold, rejected_frame, table_from_stats
 
 #: Events in the main input, and in the input of the one-event-at-a-time run (a full run, a quick one).
 EVENTS, QUICK_EVENTS = 1_000_000, 20_000
-ONE_AT_A_TIME, QUICK_ONE_AT_A_TIME = 20_000, 2_000
+ONE_AT_A_TIME, QUICK_ONE_AT_A_TIME = 50_000, 2_000
 #: A few events with a missing value, so that routing them aside is part of the work compared.
 MISSING = 0.001
 
