@@ -1,54 +1,61 @@
-"""Checks for the exercises of lesson 04, time and windows.
+"""Checks for the exercises of lesson 04, time and windows, under the standard lateness rule.
 
-1. ``late_sales``: a function ``late_sales(events, delay)`` saying which sales
-   of a list (in arrival order) a stream waiting ``delay`` sets aside as late.
-2. ``smallest_delay``: a function ``smallest_delay(events, window, key, start)``
-   returning the shortest delay for which the stream's answer for one window
-   equals the batch answer.
+1. ``late_sales``: a function ``late_sales(events, window, delay)`` saying which
+   sales of a list (in arrival order) a stream sets aside, with a watermark per
+   store moved only by that store's sales (the newest event time seen before the
+   sale, minus ``delay``): those whose tumbling window had already closed (its
+   end at or before the watermark) when they arrived.
+2. ``late_answers``: the lesson's dataflow mapper, changed by the learner to keep
+   closed windows for ``allowed`` lateness: ``windows(state, sale, length, delay,
+   allowed, align_to)`` for ``op.stateful_flat_map``, emitting ``"answer"``,
+   ``"late answer"`` (the corrected whole total) and ``"dropped"`` items. The
+   check runs it in a bytewax dataflow and compares with the engine, then proves
+   batch = the dataflow's last answers + its dropped sales.
 3. ``takings``: a function ``takings(pile, window)`` computing with pandas, per
    store and tumbling window, the count and sum of the sales: the batch answer,
    checked against the stream's answer when nothing is late.
-4. ``late_contribution``: a function ``late_contribution(events, window, delay)``
-   returning, per store and window, the count and sum of the late sales; the
-   check then proves batch = stream + late with it.
+4. ``dropped_contribution``: a function ``dropped_contribution(events, window,
+   delay)`` returning, per store and window, the count and sum of the sales the
+   stream of exercise 1 drops; the check then proves batch = stream + dropped with it.
 
-The right answers come from the library (:mod:`streamlab.batch`,
-:mod:`streamlab.stream`). The check data
-are the lesson's (its hand trace, its half hour of shop sales) and fresh
-traces: other seeds, other window lengths and alignments, and traces on whole
-seconds where ties (a sale exactly at the watermark, exactly on a window's
-boundary) happen. Each check computes a few typical wrong answers on the same
-data, to say which mistake it sees.
+The right answers come from the library's windowing engine
+(:func:`streamlab.panes.loop`, the same answers as :func:`streamlab.stream.panes`)
+and from :func:`streamlab.batch.panes`. The check data are the lesson's (its hand
+trace, its half hour of shop sales) and fresh traces: other seeds, other window
+lengths and alignments, and traces on whole seconds where ties happen (a window's
+end exactly at the watermark, exactly at end + allowed lateness, a sale exactly
+on a window's boundary). Each check computes typical wrong answers on the same
+data, to say which mistake it sees; a hint never shows the expected answer.
 
->>> late_sales(lambda events, delay: []).status
+>>> late_sales(lambda events, window, delay: []).status
 'wrong'
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 import random
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, NoReturn
 
+import bytewax.operators as op
 import numpy as np
 import pandas as pd
 
 from streamlab import batch, stream
 from streamlab.events import COURSE_START, Event, Pipe, arrived_before, pipe, to_frame
 from streamlab.exercises import Feedback, Mistake, checker, correct
+from streamlab.panes import Delay, loop, reconcile
 from streamlab.windows import Tumbling
 
 __all__ = [
     "NINE",
+    "dropped_contribution",
     "half_hour",
     "hand_trace",
-    "late_contribution",
+    "late_answers",
     "late_sales",
-    "smallest_delay",
     "takings",
 ]
 
@@ -66,7 +73,7 @@ _HAND_TRACE = (
 NAIVE = (
     "a naive datetime (one without a timezone) crept into your code: every time in the course is "
     "timezone-aware UTC, and Python and pandas refuse to mix the two. Build times from the events' own "
-    "times, from `start` or `window.align_to`, or with tzinfo=timezone.utc (pd.to_datetime(..., utc=True))."
+    "times, from the window's align_to, or with tzinfo=timezone.utc (pd.to_datetime(..., utc=True))."
 )
 
 
@@ -96,7 +103,7 @@ def half_hour() -> list[Event]:
     return list(_half_hour())
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)  # every trace of every check: their identity must last
 def _ticks(seed: int, n: int, keys: int, most_behind: int) -> tuple[Event, ...]:
     """A trace on whole seconds: one sale arrives each second, most of them soon after they happened.
 
@@ -199,14 +206,23 @@ def _starts(times: Iterable[Any], window: Tumbling) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(starts, tz="UTC", dtype="datetime64[ns, UTC]")
 
 
+
 def _watermarks(frame: pd.DataFrame, delay: timedelta, *, per_key: bool = True, clock: str = "event_time") -> pd.Series:
-    """The watermark each event meets, modelled (for wrong answers): latest ``clock`` seen before it − delay."""
+    """The watermark each event meets, modelled: the latest ``clock`` seen before it (per store or not) − delay.
+
+    NaT for an event that meets no watermark yet (comparisons with NaT are False: never late).
+    """
     if per_key:
         latest = frame.groupby("key", sort=False)[clock].cummax()
         before = latest.groupby(frame["key"], sort=False).shift()
     else:
         before = frame[clock].cummax().shift()
     return before - delay
+
+
+def _per_store(delay: timedelta) -> Delay:
+    """The lesson's watermark: one per store, moved only by its sales (bytewax's way, without the clock)."""
+    return Delay(delay, per="key", follow_clock=False)
 
 
 def _recognise(
@@ -226,20 +242,45 @@ def _recognise(
     return None
 
 
-# -- 1. Which sales are late? ------------------------------------------------------------------
+class _Case(NamedTuple):
+    """A check case: its name for the learner, the events (arrival order), the windows and the waiting."""
 
-class _LateCase(NamedTuple):
     name: str
     events: tuple[Event, ...]
-    delay: timedelta
+    window: Tumbling
+    delay: timedelta = timedelta(0)
+    allowed: timedelta = timedelta(0)
+
+    @property
+    def about(self) -> str:
+        said = f"{self.name} ({_seconds(self.window.length)} windows"
+        if self.delay or self.allowed:
+            said += f", delay {_seconds(self.delay)}"
+        return said + (f", allowed lateness {_seconds(self.allowed)})" if self.allowed else ")")
 
 
-def _late_cases() -> list[_LateCase]:
+# -- 1. Which sales are dropped? -----------------------------------------------------------------
+
+def _late_cases() -> list[_Case]:
     return [
-        _LateCase("the lesson's trace", _hand(), timedelta(seconds=5)),
-        _LateCase("a trace on whole seconds", _ticks(41, 40, 3, 12), timedelta(seconds=3)),
-        _LateCase("five minutes of a fresh pipe", _fresh_pipe(7, 5, 3, 20.0, 0.0), timedelta(seconds=2)),
+        _Case("the lesson's trace", _hand(), Tumbling(10, align_to=NINE), timedelta(seconds=5)),
+        _Case("a trace on whole seconds", _ticks(41, 40, 3, 12), Tumbling(5, align_to=NINE + timedelta(seconds=1)),
+              timedelta(seconds=3)),
+        _Case("a trace on whole seconds", _ticks(42, 60, 2, 15), Tumbling(4, align_to=NINE), timedelta(seconds=1)),
+        _Case("five minutes of a fresh pipe", _fresh_pipe(7, 5, 3, 20.0, 0.0),
+              Tumbling(10, align_to=COURSE_START + timedelta(seconds=3)), timedelta(seconds=2)),
     ]
+
+
+@_per_trace
+def _dropped(events: tuple[Event, ...], window: Tumbling, delay: timedelta) -> pd.DataFrame:
+    """The sales the engine drops with the lesson's watermark and no allowed lateness (one row each)."""
+    return loop(events, window, watermark=_per_store(delay)).dropped
+
+
+@_per_trace
+def _dropped_mask(events: tuple[Event, ...], window: Tumbling, delay: timedelta) -> np.ndarray:
+    return _mask_of(events, _dropped(events, window, delay))
 
 
 def _as_event(row: tuple) -> Event:
@@ -253,12 +294,6 @@ def _as_event(row: tuple) -> Event:
 
 def _identity(events: Iterable[Event]) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
     return [(e.key, pd.Timestamp(e.event_time), pd.Timestamp(e.arrival_time)) for e in events]
-
-
-@_per_trace
-def _library_late(events: tuple[Event, ...], delay: timedelta) -> np.ndarray:
-    """Which events the library's rule (both drivers') sets aside as late, as a mask in list order."""
-    return _mask_of(events, batch.windowed(events, Tumbling(60), delay=delay).late_events)
 
 
 def _mask_of(events: tuple[Event, ...], late: pd.DataFrame) -> np.ndarray:
@@ -312,303 +347,453 @@ def _as_mask(answer: Any, events: tuple[Event, ...]) -> np.ndarray:
     return mask
 
 
-def _late_models(events: tuple[Event, ...], delay: timedelta) -> list[tuple[np.ndarray, str]]:
-    """Typical wrong answers for "which sales are late", each with its hint."""
+class _Times(NamedTuple):
+    """Per event, in list order: the times a lateness rule may look at (pandas Series, UTC)."""
+
+    frame: pd.DataFrame
+    start: pd.Series  # the start of the window the sale happened in
+    end: pd.Series  # and its end
+    own: pd.Series  # the store's watermark as the sale arrives (the lesson's)
+
+
+@_per_trace
+def _times(events: tuple[Event, ...], window: Tumbling, delay: timedelta) -> _Times:
     f = _frame(events)
-    et, delays = f["event_time"], f["arrival_time"] - f["event_time"]
-    own = _watermarks(f, delay)
-    key_max = f.groupby("key")["event_time"].transform("max")
-    lateness = (
-        "A sale is late when its event time is before its store's watermark at the moment it arrives: "
-        "the latest event time seen *so far* from that store, minus `delay`."
+    start = pd.Series(_starts(f["event_time"], window), index=f.index)
+    return _Times(f, start, start + window.length, _watermarks(f, delay))
+
+
+@_per_trace
+def _late_models(events: tuple[Event, ...], window: Tumbling, delay: timedelta) -> list[tuple[np.ndarray, str]]:
+    """Typical wrong answers for "which sales are dropped", each with its hint."""
+    t = _times(events, window, delay)
+    f, end, own = t.frame, t.end, t.own
+    et, took = f["event_time"], f["arrival_time"] - f["event_time"]
+    store_max = f.groupby("key")["event_time"].transform("max")
+    rule = (
+        " A sale is dropped when its window has already closed as it arrives: when the window's end is at or "
+        "before its store's watermark (the newest event time of that store seen before it, minus delay)."
     )
-    took = (
-        "you marked late the sales that took longer than `delay` to arrive. How long a sale took is not what "
-        "decides. " + lateness
+    took_hint = (
+        "you dropped the sales that took longer than delay to arrive. How long a sale took is not what decides." + rule
     )
     return [
-        ((delays > delay).to_numpy(), took),
-        ((delays >= delay).to_numpy(), took),
-        ((et < _watermarks(f, delay, per_key=False)).to_numpy(),
-         "your watermark mixes the stores. Each store (key) has its own watermark: the latest event time "
-         "seen from *that* store so far, minus `delay`."),
-        ((et <= own).to_numpy(),
-         "you marked late a sale whose event time is exactly at the watermark. Late means *before* the "
-         "watermark (`<`): a sale exactly at it is on time."),
-        ((et < key_max - delay).to_numpy(),
-         "your watermark knows the future: it uses the latest event time of the store in the whole list. "
-         "When a sale arrives the stream has seen only the sales that arrived before it: go down the list in order."),
-        ((et < _watermarks(f, delay, clock="arrival_time")).to_numpy(),
-         "your watermark is made of arrival times. It is made of *event* times: the latest event time seen "
-         "from the store so far, minus `delay`."),
-        ((et < _watermarks(f, timedelta(0))).to_numpy(),
-         "you forgot the delay: the watermark is the latest event time seen from the store so far *minus `delay`*."),
+        ((et < own).to_numpy(),
+         "you used bytewax's rule: a sale behind the watermark is dropped. Under the standard rule a sale behind "
+         "the watermark whose window is still open is counted; it is dropped only if its window has closed." + rule),
+        ((took > delay).to_numpy(), took_hint),
+        ((took >= delay).to_numpy(), took_hint),
+        ((end <= _watermarks(f, delay, per_key=False)).to_numpy(),
+         "your watermark mixes the stores. Each store (key) has its own watermark, moved only by that store's "
+         "sales: the newest event time seen from that store so far, minus delay."),
+        ((end < own).to_numpy(),
+         "a window whose end is exactly at the watermark has closed: the lesson's dataflow gives a window's "
+         "answer as soon as the watermark reaches its end (end <= watermark), so a sale for it is dropped."),
+        ((end <= _watermarks(f, delay, clock="arrival_time")).to_numpy(),
+         "your watermark is made of arrival times. It is made of event times: the newest event time seen "
+         "from the store so far, minus delay."),
+        ((end <= _watermarks(f, timedelta(0))).to_numpy(),
+         "you forgot the delay: the watermark is the newest event time seen from the store so far, minus delay."),
+        ((end <= store_max - delay).to_numpy(),
+         "your watermark knows the future: it uses the newest event time of the store in the whole list. When a "
+         "sale arrives the stream has seen only the sales that arrived before it: go down the list in order."),
+        ((t.start <= own).to_numpy(),
+         "you compared the window's start with the watermark. A window closes when the watermark reaches its "
+         "end (start + length): only then is a sale for it dropped."),
     ]
 
 
 @checker
-def late_sales(fn: Callable[[list[Event], timedelta], Any]) -> Feedback:
-    """Check ``late_sales(events, delay)``: exactly the sales behind their store's watermark when they arrive."""
+def late_sales(fn: Callable[[list[Event], Tumbling, timedelta], Any]) -> Feedback:
+    """Check ``late_sales(events, window, delay)``: exactly the sales whose window had closed when they arrived."""
     cases = _late_cases()
-    wants = [_library_late(case.events, case.delay) for case in cases]
-    answers = [_as_mask(_call(fn, list(case.events), case.delay), case.events) for case in cases]
+    wants = [_dropped_mask(c.events, c.window, c.delay) for c in cases]
+    answers = [_as_mask(_call(fn, list(c.events), c.window, c.delay), c.events) for c in cases]
     wrong = [i for i, (got, want) in enumerate(zip(answers, wants)) if not np.array_equal(got, want)]
     if not wrong:
-        return correct("you apply the watermark exactly as the stream does, on the lesson's trace and on fresh ones.")
+        return correct(
+            "you drop exactly the sales the stream drops, on the lesson's trace and on fresh ones, ties included."
+        )
     first = wrong[0]
     case, got, want = cases[first], answers[first], wants[first]
-    if not got.any():
-        raise Mistake(
-            f"on {case.name} (delay {_seconds(case.delay)}) you marked no sale late, yet some are. Go down "
-            "the list in the order given (arrival order): did you sort by event time first? Then no sale "
-            "is ever behind one seen before it."
-        )
     if np.array_equal(got, ~want):
-        raise Mistake("you returned the sales that were on time: return the late ones.")
-    models = [_late_models(c.events, c.delay) for c in cases]
+        raise Mistake("you returned the sales that were counted: return the ones the stream drops.")
+    models = [_late_models(c.events, c.window, c.delay) for c in cases]
     mistake = _recognise(answers, wants, [[m for m, _ in ms] for ms in models], np.array_equal)
     if mistake is not None:
         raise Mistake(models[first][mistake][1])
+    if not any(a.any() for a in answers):
+        raise Mistake(
+            f"on {case.about} you dropped no sale, yet some are dropped. Go down the list in the order given "
+            "(arrival order): did you sort by event time first? Then no window has closed when a sale of it comes. "
+            "And a sale belongs to the window it happened in (event_time), not the one it arrived in."
+        )
     extra, missed = int((got & ~want).sum()), int((want & ~got).sum())
     raise Mistake(
-        f"on {case.name} (delay {_seconds(case.delay)}), {extra} sale(s) you marked late are on time and "
-        f"{missed} late sale(s) are missing. Keep, per store, the latest event time seen so far; a sale is "
-        "late if its event time is before that minus `delay`."
+        f"on {case.about}, {extra} sale(s) you dropped are counted by the stream and {missed} dropped sale(s) are "
+        "missing from your answer. Keep, per store, the newest event time seen so far; a sale is dropped if its "
+        "window's end is at or before that minus delay."
     )
 
+# -- 2. Allowed lateness in the lesson's dataflow ------------------------------------------------
 
-# -- 2. The smallest delay for one window --------------------------------------------------------
+#: The kinds of item the dataflow emits, and how many fields each has.
+KINDS = {"answer": 5, "late answer": 5, "dropped": 3}
 
-class _DelayCase(NamedTuple):
-    name: str
-    events: tuple[Event, ...]
-    window: Tumbling
-    key: str
-    start: datetime
-
-
-@_per_trace
-def _needed(events: tuple[Event, ...], window: Tumbling) -> dict[tuple[str, pd.Timestamp], timedelta]:
-    """Per window, the shortest delay leaving none of its events late (from the library's late events at delay 0).
-
-    With no delay every event behind the newest of its store seen before it is
-    late, and its watermark says by how much: a delay that long makes it on time.
-    """
-    late = batch.windowed(events, window, delay=0).late_events
-    behind = late["watermark"] - late["event_time"]
-    needed: dict[tuple[str, pd.Timestamp], timedelta] = {}
-    for key, start, gap in zip(late["key"], _starts(late["event_time"], window), behind):
-        needed[key, start] = max(needed.get((key, start), timedelta(0)), gap.to_pytimedelta())
-    return needed
+# One store's output, canonical: its answers and late answers as (kind, window start ns, count, total,
+# emitted_at ns) sorted by (emitted_at, window start) (the order of answers given at the same moment is
+# free), and its dropped sales as (window start ns, value) in the order they came.
+_Store = tuple[tuple[tuple[str, int, int, float, int], ...], tuple[tuple[int, float], ...]]
+_Output = dict[str, _Store]
 
 
-class _Behind(NamedTuple):
-    """Per event, as int64 nanoseconds: its times, how long it took, and how far it is behind."""
-
-    key: np.ndarray
-    event_time: np.ndarray
-    arrival_time: np.ndarray
-    took: np.ndarray
-    behind: np.ndarray  # behind the newest sale of its store seen before it (0 if none)
-    behind_any_store: np.ndarray  # behind the newest sale of any store seen before it
-
-
-@_per_trace
-def _behind(events: tuple[Event, ...]) -> _Behind:
-    f = _frame(events)
-    et = f["event_time"].dt.as_unit("ns").astype("int64")
-    at = f["arrival_time"].dt.as_unit("ns").astype("int64")
-    newest_of_store = et.groupby(f["key"]).cummax().groupby(f["key"]).shift()
-    newest_of_any = et.cummax().shift()
-    return _Behind(
-        key=f["key"].to_numpy(dtype=object), event_time=et.to_numpy(), arrival_time=at.to_numpy(),
-        took=(at - et).to_numpy(),
-        behind=(newest_of_store - et).clip(lower=0).fillna(0).astype("int64").to_numpy(),
-        behind_any_store=(newest_of_any - et).clip(lower=0).fillna(0).astype("int64").to_numpy(),
-    )
-
-
-def _ns(t: datetime | timedelta) -> int:
-    return pd.Timestamp(t).value if isinstance(t, datetime) else pd.Timedelta(t).value
-
-
-def _delay_models(case: _DelayCase) -> list[tuple[timedelta, str]]:
-    """Typical wrong answers for "the smallest delay of one window", each with its hint."""
-    f = _behind(case.events)
-    start, length = _ns(case.start), _ns(case.window.length)
-    end = start + length
-    behind, behind_any_store, took = f.behind, f.behind_any_store, f.took
-    mine = f.key == case.key
-
-    def inside(times: np.ndarray, lo: int, hi: int, *, closed_end: bool = False) -> np.ndarray:
-        return (times >= lo) & ((times <= hi) if closed_end else (times < hi))
-
-    def most(values: np.ndarray, where: np.ndarray) -> timedelta:
-        return pd.Timedelta(int(values[where].max()) if where.any() else 0).to_pytimedelta()
-
-    et, at = f.event_time, f.arrival_time
-    length_td = case.window.length
-    window_hint = (
-        f"your answer is for another window. The window from `start` covers [start, start + {_seconds(length_td)}): "
-        "it includes its start, not its end."
-    )
-    return [
-        (most(took, mine & inside(et, start, end)),
-         "you waited as long as the slowest sale of the window took to arrive. That is always enough, but "
-         "more than needed: what makes a sale late is how far its event time is behind the newest sale of its "
-         "store *already seen* when it arrives."),
-        (most(behind, mine), "your delay makes every sale of the store on time, in every window. Sales late in "
-         "other windows don't change this window's answer: look only at the sales of this window."),
-        (most(behind_any_store, mine & inside(et, start, end)),
-         "you measured how far each sale is behind the newest sale of *any* store. Each store has its own "
-         "watermark: compare a sale with the newest sale of its own store seen before it."),
-        (most(behind, inside(et, start, end)),
-         f"you looked at the sales of every store in that time range: the window asked for is {case.key}'s."),
-        (most(behind, mine & inside(et, start - length, start)), window_hint),
-        (most(behind, mine & inside(et, end, end + length)), window_hint),
-        (most(behind, mine & inside(et, start, end, closed_end=True)),
-         "a sale exactly at the window's end belongs to the next window: a window includes its start, not its end."),
-        (most(behind, mine & inside(at, start, end)),
-         "you picked the window's sales by arrival time. A window holds the sales that *happened* in it "
-         "(event_time), whenever they arrived."),
-    ]
-
-
-def _delay_cases() -> list[_DelayCase]:
-    return [*_lesson_windows(), *_chosen_windows()]
-
-
-def _lesson_windows() -> list[_DelayCase]:
-    trace = _hand()
+def _dataflow_cases() -> list[_Case]:
     ten = Tumbling(10, align_to=NINE)
+    five = timedelta(seconds=5)
     return [
-        _DelayCase("the lesson's trace", trace, ten, "store-1", NINE),
-        _DelayCase("the lesson's trace", trace, ten, "store-2", NINE + timedelta(seconds=10)),
-        _DelayCase("the lesson's trace", trace, ten, "store-1", NINE + timedelta(seconds=10)),
+        _Case("the lesson's trace", _hand(), ten, five, timedelta(seconds=10)),
+        _Case("the lesson's trace", _hand(), ten, five, timedelta(seconds=2)),
+        _Case("a trace on whole seconds", _ticks(43, 60, 2, 15), Tumbling(5, align_to=NINE + timedelta(seconds=2)),
+              timedelta(seconds=2), timedelta(seconds=4)),
+        _Case("a trace on whole seconds", _ticks(44, 80, 3, 20), Tumbling(6, align_to=NINE),
+              timedelta(seconds=1), timedelta(seconds=6)),
+        _Case("a trace on whole seconds", _ticks(45, 50, 2, 12), Tumbling(5, align_to=NINE),
+              timedelta(seconds=2), timedelta(0)),
+        _Case("the lesson's half hour", _half_hour(), Tumbling(60), five, timedelta(seconds=15)),
     ]
 
 
-def _answers(case: _DelayCase) -> list[timedelta]:
-    """The right answer for a window, then each typical mistake's."""
-    needed = _needed(case.events, case.window).get((case.key, pd.Timestamp(case.start)), timedelta(0))
-    return [needed, *(answer for answer, _ in _delay_models(case))]
+def _sorted_output(panes: dict[str, list], dropped: dict[str, list]) -> _Output:
+    return {
+        key: (tuple(sorted(panes.get(key, []), key=lambda p: (p[4], p[1]))), tuple(dropped.get(key, [])))
+        for key in sorted(set(panes) | set(dropped))
+    }
 
 
-@functools.lru_cache(maxsize=1)
-def _chosen_windows() -> tuple[_DelayCase, ...]:
-    """Windows of fresh traces chosen so that each typical mistake gives an answer of its own somewhere.
+@_per_trace
+def _engine_output(events: tuple[Event, ...], window: Tumbling, delay: timedelta, allowed: timedelta) -> _Output:
+    """What the dataflow must emit, from the engine: its panes before the end of input, and its dropped sales.
 
-    Greedy, from the lesson's windows: add the fresh window that tells apart the
-    most pairs of answers (the right one and the mistakes') not yet told apart,
-    until none is left or no window helps; at least one window per fresh trace.
+    ON_TIME panes are the "answer"s, LATE panes the "late answer"s (accumulating:
+    each holds the window's whole answer so far); panes given because the input
+    ended are left out, as a dataflow over an unbounded pipe never gives them.
     """
-    fresh = [
-        ("a trace on whole seconds", _ticks(52, 60, 3, 12), Tumbling(10, align_to=NINE + timedelta(seconds=4))),
-        ("a trace on whole seconds", _ticks(53, 60, 2, 15), Tumbling(6, align_to=NINE + timedelta(seconds=1))),
-        ("the lesson's half hour", _half_hour(), Tumbling(60)),
+    result = loop(events, window, watermark=_per_store(delay), allowed_lateness=allowed, mode="accumulating")
+    p = result.panes[~result.panes["at_end"]]
+    panes: dict[str, list] = {}
+    for key, start, count, total, timing, at in zip(p["key"], p["window_start"], p["count"], p["sum"], p["timing"],
+                                                    p["emitted_at"]):
+        kind = "answer" if timing == "ON_TIME" else "late answer"
+        panes.setdefault(key, []).append((kind, start.value, int(count), float(total), at.value))
+    dropped: dict[str, list] = {}
+    d = result.dropped
+    for key, start, value in zip(d["key"], d["window_start"], d["value"]):
+        dropped.setdefault(key, []).append((start.value, float(value)))
+    return _sorted_output(panes, dropped)
+
+
+def _simulate(mapper: Callable[[Any, Event], tuple[Any, list]], events: Iterable[Event]) -> list[tuple[str, Any]]:
+    """``op.key_on`` then ``op.stateful_flat_map`` in a plain loop: one state per key, ``None`` forgets it."""
+    states: dict[str, Any] = {}
+    out = []
+    for sale in events:
+        state, items = mapper(states.get(sale.key), sale)
+        if state is None:
+            states.pop(sale.key, None)
+        else:
+            states[sale.key] = state
+        out.extend((sale.key, item) for item in items)
+    return out
+
+
+def _model_mapper(
+    length: timedelta, delay: timedelta, allowed: timedelta, align_to: datetime, *, rule: str = "standard",
+    closes: str = "<=", beyond: str = "<=", late: str = "whole", stamp: str = "arrival",
+) -> Callable[[Any, Event], tuple[Any, list]]:
+    """A mapper as a learner may write it, with one mistake chosen by the flags (the defaults are right).
+
+    ``rule``: "standard", "no allowance" (every sale of a closed window dropped)
+    or "bytewax" (a sale behind the watermark dropped). ``closes``: how a window's
+    end is compared with the watermark ("<=" or "<"). ``beyond``: how end +
+    allowed is ("<=": dropped when end + allowed <= watermark; "<"). ``late``:
+    what a late sale does: "whole" (the corrected whole answer), "alone" (a late
+    answer of the sale alone), "late only" (the late sales counted from nothing),
+    "silent" (added with no late answer), "reopen" (a fresh window, answered
+    again). ``stamp``: "arrival", "event" (the sale's event time as emitted_at) or
+    "event, late" (for late answers only).
+    Closed windows are never forgotten here: only the decision matters.
+    """
+    def closed(end: datetime, watermark: datetime | None) -> bool:
+        return watermark is not None and (end <= watermark if closes == "<=" else end < watermark)
+
+    def mapper(state: Any, sale: Event) -> tuple[Any, list]:
+        watermark, open_windows, kept, late_only = state or (None, {}, {}, {})
+        start = align_to + (sale.event_time - align_to) // length * length
+        end = start + length
+        at = sale.event_time if stamp == "event" else sale.arrival_time
+        late_at = sale.event_time if stamp == "event, late" else at
+        out: list[tuple] = []
+        if rule == "bytewax" and watermark is not None and sale.event_time < watermark:
+            out.append(("dropped", start, sale.value))
+        elif rule != "bytewax" and closed(end, watermark):
+            gone = end + allowed <= watermark if beyond == "<=" else end + allowed < watermark
+            if rule == "no allowance" or gone:
+                out.append(("dropped", start, sale.value))
+            elif late == "reopen":
+                count, total = open_windows.get(start, (0, 0.0))
+                open_windows[start] = (count + 1, total + sale.value)
+            elif late == "late only":
+                count, total = late_only.get(start, (0, 0.0))
+                late_only[start] = (count + 1, total + sale.value)
+                out.append(("late answer", start, count + 1, total + sale.value, late_at))
+            else:
+                count, total = kept.get(start, (0, 0.0))
+                kept[start] = (count + 1, total + sale.value)
+                if late == "whole":
+                    out.append(("late answer", start, count + 1, total + sale.value, late_at))
+                elif late == "alone":
+                    out.append(("late answer", start, 1, sale.value, late_at))
+        else:
+            count, total = open_windows.get(start, (0, 0.0))
+            open_windows[start] = (count + 1, total + sale.value)
+        mark = sale.event_time - delay
+        watermark = mark if watermark is None else max(watermark, mark)
+        for closing in sorted(s for s in open_windows if closed(s + length, watermark)):
+            count, total = open_windows.pop(closing)
+            kept[closing] = (count, total)
+            out.append(("answer", closing, count, total, at))
+        return (watermark, open_windows, kept, late_only), out
+
+    return mapper
+
+
+_STAMP = "emitted_at is the moment an answer comes out: the arrival time of the sale that caused it, not its event time."
+
+#: The typical mistakes of exercise 2: the flags of :func:`_model_mapper`, and the hint for each.
+_DATAFLOW_MISTAKES: tuple[tuple[dict[str, str], str], ...] = (
+    ({"late": "alone"},
+     "your late answer holds only the late sale. A late answer is the window's corrected whole answer: its count "
+     "and total so far (the on-time sales and every late sale within allowed lateness), so that a window's last "
+     "answer is its total. Keep each closed window's count and total after its answer."),
+    ({"rule": "no allowance"},
+     "you dropped every sale that arrived after its window closed. With allowed lateness a closed window is kept "
+     "until its store's watermark reaches end + allowed: a sale for it before then updates it and gives a late answer."),
+    ({"beyond": "<"},
+     "a sale that arrives when its store's watermark is exactly at window end + allowed is beyond allowed "
+     "lateness: a closed window is kept only while end + allowed > watermark."),
+    ({"late": "silent"},
+     "a late sale within allowed lateness changed a window, but you gave no late answer: emit ('late answer', "
+     "window_start, count, total, emitted_at) with the corrected whole answer each time."),
+    ({"late": "reopen"},
+     "a late sale went into a fresh window, answered again as an 'answer' holding only what came late. Its window "
+     "has closed: keep each closed window's count and total (until end + allowed) and give a 'late answer' with "
+     "the corrected whole answer."),
+    ({"late": "late only"},
+     "your late answers count only the late sales: the window's on-time sales are missing from them. Keep each "
+     "closed window's count and total after its answer, and add the late sale to them."),
+    ({"closes": "<", "beyond": "<"},
+     "a window closes (gives its answer) as soon as its store's watermark reaches its end: end <= watermark, not <; "
+     "a sale for it arriving after that is late. And it is gone once the watermark reaches end + allowed."),
+    ({"rule": "bytewax"},
+     "you used bytewax's rule: a sale behind the watermark set aside. Under the standard rule a sale is late only "
+     "when its window has already closed (end <= watermark); one behind the watermark in an open window is counted."),
+    ({"stamp": "event"}, _STAMP),
+    ({"stamp": "event, late"}, _STAMP),
+)
+
+
+@_per_trace
+def _dataflow_models(events: tuple[Event, ...], window: Tumbling, delay: timedelta, allowed: timedelta) -> list[_Output]:
+    """Each typical mistake's output on a case, from :func:`_model_mapper` run in a plain loop."""
+    return [
+        _output(_simulate(_model_mapper(window.length, delay, allowed, window.align_to, **flags), events), strict=False)
+        for flags, _ in _DATAFLOW_MISTAKES
     ]
-    candidates = [
-        (trace, _DelayCase(name, events, window, key, start.to_pydatetime()))
-        for trace, (name, events, window) in enumerate(fresh)
-        for key, start in sorted(_needed(events, window))
-    ]
-    answers = [_answers(case) for _, case in candidates]
-    n = len(answers[0])
-
-    def apart(answers: list[timedelta]) -> set[tuple[int, int]]:
-        return {(i, j) for i in range(n) for j in range(i + 1, n) if not _close(answers[i], answers[j])}
-
-    pairs = [apart(a) for a in answers]
-    told = set().union(*(apart(_answers(case)) for case in _lesson_windows()))
-    chosen: list[int] = []
-    while True:
-        traces_left = {trace for trace, _ in candidates} - {candidates[i][0] for i in chosen}
-        unused = [i for i in range(len(candidates)) if i not in chosen]
-        if not unused:
-            break
-        # Most new pairs first; among equals, a window of a trace not used yet; then the earliest.
-        best = max(unused, key=lambda i: (len(pairs[i] - told), candidates[i][0] in traces_left, -i))
-        if not pairs[best] - told and not traces_left:
-            break
-        chosen.append(best)
-        told |= pairs[best]
-    return tuple(candidates[i][1] for i in sorted(chosen))
 
 
-def _as_duration(answer: Any) -> timedelta:
-    if answer is pd.NaT:
-        raise Mistake("your delay is NaT: when no sale of the window is ever behind, the smallest delay is 0.")
-    if isinstance(answer, (timedelta, pd.Timedelta)):
-        td = pd.Timedelta(answer)
-    elif isinstance(answer, np.timedelta64):
-        td = pd.Timedelta(answer)
-    elif isinstance(answer, numbers.Real) and not isinstance(answer, (bool, np.bool_)):
-        if not math.isfinite(float(answer)):
-            raise Mistake(f"your delay is {answer}: return a duration (a timedelta or a number of seconds).")
-        td = pd.Timedelta(seconds=float(answer))
-    else:
-        raise Mistake(
-            f"return the delay as a timedelta (or a number of seconds); got {type(answer).__name__} {answer!r}."
-        )
-    if td < pd.Timedelta(0):
-        raise Mistake("your delay is negative: a watermark waits 0 s or more behind the newest event time.")
-    return td.to_pytimedelta()
+def _ns_of(value: Any, what: str) -> int:
+    """A time of the learner's items as int nanoseconds UTC; a naive one is a mistake of its own."""
+    if not isinstance(value, (datetime, np.datetime64)):
+        raise Mistake(f"the {what} of each item should be a datetime; got {type(value).__name__} {value!r}.")
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        raise Mistake(NAIVE)
+    return stamp.tz_convert("UTC").as_unit("ns").value
 
 
-_TOLERANCE = timedelta(microseconds=1)
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise Mistake(f"the {what} of each item should be a number; got {type(value).__name__} {value!r}.")
+    return float(value)
 
 
-def _close(a: timedelta, b: timedelta) -> bool:
-    return abs(a - b) <= _TOLERANCE
+def _output(items: list[Any], *, strict: bool = True) -> _Output:
+    """The items a dataflow emitted, ``(store, item)`` each, in canonical form; a malformed item gets its hint."""
+    panes: dict[str, list] = {}
+    dropped: dict[str, list] = {}
+    shape = (
+        "each item should be ('answer', window_start, count, total, emitted_at), ('late answer', window_start, "
+        "count, total, emitted_at) or ('dropped', window_start, value)"
+    )
+    for pair in items:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise Mistake(f"{shape}, emitted per store; the dataflow got {pair!r}.")
+        key, item = pair
+        if not isinstance(item, (tuple, list)) or not item or not isinstance(item[0], str):
+            raise Mistake(f"{shape}; you emitted {item!r}. Return (state, list of items) from your function.")
+        kind = item[0]
+        if kind not in KINDS:
+            raise Mistake(f"{shape}; you emitted an item of kind {kind!r}.")
+        if len(item) != KINDS[kind]:
+            raise Mistake(f"{shape}; your {kind!r} item has {len(item)} fields.")
+        start = _ns_of(item[1], "window_start")
+        if kind == "dropped":
+            dropped.setdefault(key, []).append((start, _number(item[2], "value of a 'dropped' item")))
+            continue
+        count = _number(item[2], "count")
+        if strict and count != int(count):
+            raise Mistake(f"each count should be a whole number of sales; you emitted {item[2]!r}.")
+        panes.setdefault(key, []).append(
+            (kind, start, int(count), _number(item[3], "total"), _ns_of(item[4], "emitted_at")))
+    return _sorted_output(panes, dropped)
+
+
+def _same_output(a: _Output, b: _Output) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for key, (panes_a, dropped_a) in a.items():
+        panes_b, dropped_b = b[key]
+        if len(panes_a) != len(panes_b) or len(dropped_a) != len(dropped_b):
+            return False
+        for x, y in zip(panes_a, panes_b):
+            if x[0] != y[0] or x[1] != y[1] or x[2] != y[2] or x[4] != y[4] or not np.isclose(x[3], y[3], rtol=1e-9,
+                                                                                              atol=1e-6):
+                return False
+        for x, y in zip(dropped_a, dropped_b):
+            if x[0] != y[0] or not np.isclose(x[1], y[1], rtol=1e-9, atol=1e-6):
+                return False
+    return True
+
+
+def _run_dataflow(fn: Callable[..., Any], case: _Case) -> list[Any]:
+    """Run the learner's mapper as the exercise notebook does: per store, one ``op.stateful_flat_map`` step."""
+    length, delay, allowed, align_to = case.window.length, case.delay, case.allowed, case.window.align_to
+
+    def body(events: Any) -> Any:
+        per_store = op.key_on("per_store", events, lambda sale: sale.key)
+        return op.stateful_flat_map(
+            "windows", per_store, lambda state, sale: fn(state, sale, length, delay, allowed, align_to))
+
+    try:
+        return stream.run(body, list(case.events))["out"]
+    except stream.StreamError as error:
+        cause = error.__cause__ or error
+        if isinstance(cause, NotImplementedError):
+            raise cause from None
+        if isinstance(cause, (TypeError, ValueError)) and _is_naive_error(cause):
+            raise Mistake(NAIVE) from None
+        if isinstance(cause, (TypeError, ValueError)) and _raised_in_bytewax(cause):
+            raise Mistake(
+                "your function must return a pair: (the store's new state, a list of items to emit).") from None
+        if isinstance(cause, KeyError):
+            raise Mistake(
+                f"your function looked up {cause} in its state and it was not there (KeyError). A late sale may "
+                "come for a window you no longer keep, or for one that had no sale before it closed: that one "
+                "starts from no sales (dict.get with a default), and still gives a late answer."
+            ) from None
+        raise Mistake(f"your dataflow stopped on {case.name}: {type(cause).__name__}: {cause}") from None
+
+
+def _raised_in_bytewax(error: BaseException) -> bool:
+    """Did bytewax itself raise this (unpacking what the mapper returned), not the learner's code?"""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "bytewax" in tb.tb_frame.f_code.co_filename
+
+
+def _against_batch(case: _Case, out: _Output) -> tuple[int, int]:
+    """Batch = the dataflow's last answer + its dropped sales, in every window it answered.
+
+    Returns (windows answered, of them with a late answer or a dropped sale).
+    """
+    full = batch.panes(case.events, case.window).table()
+    want = {(k, s.value): (int(c), float(t)) for k, s, c, t in zip(full["key"], full["window_start"], full["count"],
+                                                                 full["sum"])}
+    answered = corrected = 0
+    for key, (panes, dropped) in out.items():
+        last: dict[int, tuple[int, float]] = {}
+        late: set[int] = set()
+        for kind, start, count, total, _ in panes:
+            last[start] = (count, total)
+            late |= {start} if kind == "late answer" else set()
+        lost: dict[int, tuple[int, float]] = {}
+        for start, value in dropped:
+            n, s = lost.get(start, (0, 0.0))
+            lost[start] = (n + 1, s + value)
+        for start, (count, total) in last.items():
+            n, s = lost.get(start, (0, 0.0))
+            batch_count, batch_sum = want.get((key, start), (0, 0.0))
+            if count + n != batch_count or not np.isclose(total + s, batch_sum, rtol=1e-9, atol=1e-6):
+                raise Mistake(
+                    f"on {case.about}, for {key}'s window from {pd.Timestamp(start, tz='UTC'):%H:%M:%S}, your last "
+                    "answer plus the sales you dropped is not the batch answer: every sale must be counted once, "
+                    "in an answer or as dropped."
+                )
+            answered += 1
+            corrected += bool(n) or start in late
+    return answered, corrected
 
 
 @checker
-def smallest_delay(fn: Callable[[list[Event], Tumbling, str, datetime], Any]) -> Feedback:
-    """Check ``smallest_delay(events, window, key, start)``: the shortest delay leaving no sale of the window late."""
-    cases = _delay_cases()
-    wants = [_needed(c.events, c.window).get((c.key, pd.Timestamp(c.start)), timedelta(0)) for c in cases]
-    answers = [_as_duration(_call(fn, list(c.events), c.window, c.key, c.start)) for c in cases]
-    wrong = [i for i, (got, want) in enumerate(zip(answers, wants)) if not _close(got, want)]
-    if not wrong:
-        return correct(
-            "your delay is the smallest that makes the stream's answer equal the batch's, on every window tried."
-        )
-    first = wrong[0]
-    case, got, want = cases[first], answers[first], wants[first]
-    if all(a == timedelta(0) for a in answers):
-        raise Mistake(
-            "your delay is always 0 s, yet without waiting some sales of these windows are late: they arrive "
-            "behind a newer sale of their store."
-        )
-    models = [_delay_models(c) for c in cases]
-    mistake = _recognise(answers, wants, [[m for m, _ in ms] for ms in models], _close)
-    if mistake is not None:
-        raise Mistake(models[first][mistake][1])
-    where = f"on {case.name}, for {case.key}'s window from {case.start:%H:%M:%S}"
-    if got > want:
-        if got - want <= timedelta(seconds=1):
-            raise Mistake(
-                f"{where}, your delay is a bit longer than needed. A sale exactly at the watermark is on time "
-                "(late means *before* it), so the delay that makes the furthest-behind sale exactly on time is enough."
-            )
-        raise Mistake(f"{where}, a shorter delay than yours already gives the batch answer: look for the smallest.")
-    late = batch.windowed(case.events, case.window, delay=got).late_events
-    start = pd.Timestamp(case.start)
-    in_window = sum(k == case.key and s == start for k, s in zip(late["key"], _starts(late["event_time"], case.window)))
-    raise Mistake(
-        f"{where}, with your delay {in_window} of the window's sales are still late, so the stream's answer "
-        "is not the batch's: wait longer."
+def late_answers(fn: Callable[..., Any]) -> Feedback:
+    """Check ``windows(state, sale, length, delay, allowed, align_to)``, run in a bytewax dataflow per store.
+
+    Its answers, late answers and dropped sales must be the engine's, store by
+    store; then batch = its last answers + its dropped sales, window by window.
+    """
+    cases = _dataflow_cases()
+    wants = [_engine_output(c.events, c.window, c.delay, c.allowed) for c in cases]
+    answers = [_output(_run_dataflow(fn, c)) for c in cases]
+    wrong = [i for i, (got, want) in enumerate(zip(answers, wants)) if not _same_output(got, want)]
+    if wrong:
+        _dataflow_hint(cases, answers, wants, wrong[0])
+    proofs = [_against_batch(c, out) for c, out in zip(cases, answers)]
+    answered, corrected = proofs[-1]
+    return correct(
+        f"your dataflow gives the engine's answers, late answers and dropped sales on every trace, ties included; "
+        f"and batch = your last answer + your dropped sales in all {answered} windows it answered in the lesson's "
+        f"half hour ({corrected} of them corrected by late sales or with sales dropped)."
     )
 
 
+def _dataflow_hint(cases: list[_Case], answers: list[_Output], wants: list[_Output], first: int) -> NoReturn:
+    """Raise the hint for a wrong dataflow: a typical mistake if one matches, else where it first differs."""
+    models = [_dataflow_models(c.events, c.window, c.delay, c.allowed) for c in cases]
+    mistake = _recognise(answers, wants, models, _same_output)
+    if mistake is not None:
+        raise Mistake(_DATAFLOW_MISTAKES[mistake][1])
+    case, got, want = cases[first], answers[first], wants[first]
+    if not any(panes for panes, _ in got.values()):
+        raise Mistake(
+            f"on {case.about} your dataflow gave no answer at all: a window's answer comes out when its store's "
+            "watermark reaches its end."
+        )
+    for key in want:
+        mine = got.get(key, ((), ()))
+        for part, what in ((0, "answers"), (1, "dropped sales")):
+            theirs_part, mine_part = want[key][part], mine[part]
+            if not _same_output({key: (theirs_part, ()) if part == 0 else ((), theirs_part)},
+                                {key: (mine_part, ()) if part == 0 else ((), mine_part)}):
+                kinds = sorted({p[0] for p in theirs_part}) if part == 0 else ["dropped"]
+                raise Mistake(
+                    f"on {case.about}, {key}'s {what} differ from the stream's (among {', '.join(kinds)}). Follow "
+                    "that store's sales one by one: its watermark, which windows are open, which are kept for late "
+                    "sales, and when each closes."
+                )
+    raise Mistake(f"on {case.about}, you emitted items for a store with no sales of its own: key them per store.")
+
 # -- 3. The batch answer with pandas -----------------------------------------------------------
-
-class _TableCase(NamedTuple):
-    name: str
-    events: tuple[Event, ...]
-    window: Tumbling
-    delay: timedelta = timedelta(0)
-
 
 COLUMNS = ["key", "window_start", "count", "sum"]
 
@@ -687,27 +872,27 @@ def _shifted(table: pd.DataFrame, by: timedelta) -> pd.DataFrame:
 def _window_models(
     events: tuple[Event, ...], window: Tumbling, delay: timedelta | None,
 ) -> list[tuple[pd.DataFrame, str]]:
-    """Typical wrong window tables: per key and window, count and sum of every sale (or the late ones).
+    """Typical wrong window tables: per key and window, count and sum of every sale (or the dropped ones).
 
-    With ``delay`` None, of every sale; else of the sales a stream with that delay sets aside.
+    With ``delay`` None, of every sale; else of the sales the stream of exercise 1 drops with that delay.
     """
     f = _frame(events)
     if delay is not None:
-        f = f[_accounts(events, window, delay).late_mask]
+        f = f[_dropped_mask(events, window, delay)]
     length = window.length
     right = _starts(f["event_time"], window)
     edge = timedelta(microseconds=1)
     alignment = (
-        "your windows are not where the spec puts them: they start at `window.align_to` plus whole multiples "
+        "your windows are not where the spec puts them: they start at window.align_to plus whole multiples "
         f"of the length ({_seconds(length)}), not at multiples of the length counted from midnight."
     )
     off_by_one = (
-        "your windows are off by one: `window_start` is where a window begins, and an event at time t is in the "
+        "your windows are off by one: window_start is where a window begins, and an event at time t is in the "
         "window [start, start + length) with start <= t."
     )
     return [
         (_group(f["key"], _starts(f["arrival_time"], window), f["value"]),
-         "you put each sale in the window of its *arrival* time. A window holds the sales that *happened* in it: "
+         "you put each sale in the window of its arrival time. A window holds the sales that happened in it: "
          "use event_time."),
         (_group(f["key"], _starts(f["event_time"], Tumbling(length)), f["value"]), alignment),
         (_shifted(_group(f["key"], right, f["value"]), length), off_by_one),
@@ -721,22 +906,26 @@ def _window_models(
     ]
 
 
-def _takings_cases() -> list[_TableCase]:
+def _takings_cases() -> list[_Case]:
     return [
-        _TableCase("the lesson's half hour", _half_hour(), Tumbling(60)),
-        _TableCase("ten minutes of a fresh pipe", _fresh_pipe(8, 10, 4, 20.0, 0.03),
-                   Tumbling(20, align_to=COURSE_START + timedelta(seconds=7))),
-        _TableCase("a trace on whole seconds", _ticks(64, 50, 3, 9), Tumbling(5, align_to=NINE + timedelta(seconds=2))),
+        _Case("the lesson's half hour", _half_hour(), Tumbling(60)),
+        _Case("ten minutes of a fresh pipe", _fresh_pipe(8, 10, 4, 20.0, 0.03),
+              Tumbling(20, align_to=COURSE_START + timedelta(seconds=7))),
+        _Case("a trace on whole seconds", _ticks(64, 50, 3, 9), Tumbling(5, align_to=NINE + timedelta(seconds=2))),
     ]
 
 
 @_per_trace
 def _stream_complete(events: tuple[Event, ...], window: Tumbling) -> pd.DataFrame:
-    """The stream's answer when it waits for the slowest sale, so that nothing is late: the complete answer."""
+    """The stream's answer when its watermark waits as long as the slowest sale took: nothing is dropped.
+
+    The watermark (one for the input, following the clock) is then never ahead
+    of an arriving sale's event time, so no sale finds its window closed.
+    """
     slowest = max(e.arrival_time - e.event_time for e in events)
-    answer = stream.windowed(events, window, delay=slowest)
-    assert answer.n_late == 0
-    return _table(answer.windows[COLUMNS], "windows")
+    answer = loop(events, window, watermark=Delay(slowest))
+    assert answer.dropped.empty and answer.late.empty
+    return _table(answer.table()[COLUMNS], "windows")
 
 
 @checker
@@ -751,13 +940,13 @@ def takings(fn: Callable[[list[Event], Tumbling], Any]) -> Feedback:
             "and on fresh pipes with other window lengths and alignments."
         )
     models = [_window_models(c.events, c.window, None) for c in cases]  # the same models, whatever the answer
-    _table_hint(cases, answers, wants, models, late_only=False,
+    _table_hint(cases, answers, wants, models, dropped_only=False,
                 what="the stream's answer (waiting long enough for nothing to be late)")
 
 
 def _table_hint(
-    cases: list[_TableCase], answers: list[pd.DataFrame], wants: list[pd.DataFrame],
-    models: list[list[tuple[pd.DataFrame, str]]], *, late_only: bool, what: str,
+    cases: list[_Case], answers: list[pd.DataFrame], wants: list[pd.DataFrame],
+    models: list[list[tuple[pd.DataFrame, str]]], *, dropped_only: bool, what: str,
 ) -> NoReturn:
     """Raise the hint for a wrong table of windows: a typical mistake if one matches, else what differs."""
     first = next(i for i, (got, want) in enumerate(zip(answers, wants)) if not _same_table(got, want))
@@ -775,7 +964,7 @@ def _table_hint(
     both = merged[merged["_merge"] == "both"]
     fewer = bool((both["count_got"] < both["count_want"]).any())
     more = bool((both["count_got"] > both["count_want"]).any())
-    if not late_only and (missing or fewer) and not (extra or more):
+    if not dropped_only and (missing or fewer) and not (extra or more):
         raise Mistake(
             f"on {case.name}, some sales are missing from your windows. A batch job has the whole pile: it counts "
             "every sale in the window it happened in, late or not."
@@ -784,47 +973,47 @@ def _table_hint(
     other_sum = same_count & ~np.isclose(both["sum_got"], both["sum_want"], rtol=1e-9, atol=1e-6)
     other = int((~same_count).sum() + other_sum.sum())
     raise Mistake(
-        f"on {case.name} ({case.window.label}), your answer differs from {what}: {missing} window(s) missing, "
+        f"on {case.about}, your answer differs from {what}: {missing} window(s) missing, "
         f"{extra} window(s) too many, {other} with another count or sum."
     )
 
 
-# -- 4. The late sales' contribution, per window -----------------------------------------------
+# -- 4. What the dropped sales add, per window -------------------------------------------------
 
-def _contribution_cases() -> list[_TableCase]:
+def _contribution_cases() -> list[_Case]:
     return [
-        _TableCase("the lesson's trace", _hand(), Tumbling(10, align_to=NINE), timedelta(seconds=5)),
-        _TableCase("the lesson's half hour", _half_hour(), Tumbling(60), timedelta(seconds=5)),
-        _TableCase("a trace on whole seconds", _ticks(75, 60, 3, 12),
-                   Tumbling(10, align_to=NINE + timedelta(seconds=3)), timedelta(seconds=2)),
+        _Case("the lesson's trace", _hand(), Tumbling(10, align_to=NINE), timedelta(seconds=5)),
+        _Case("the lesson's half hour", _half_hour(), Tumbling(60), timedelta(seconds=5)),
+        _Case("a trace on whole seconds", _ticks(75, 60, 3, 12), Tumbling(10, align_to=NINE + timedelta(seconds=3)),
+              timedelta(seconds=2)),
+        _Case("a trace on whole seconds", _ticks(76, 80, 2, 20), Tumbling(4, align_to=NINE + timedelta(seconds=1)),
+              timedelta(seconds=1)),
+        _Case("a trace on whole seconds", _ticks(78, 60, 3, 12), Tumbling(6, align_to=NINE + timedelta(seconds=2)),
+              timedelta(seconds=3)),
     ]
 
 
 class _Accounts(NamedTuple):
-    batch: pd.DataFrame
-    stream: pd.DataFrame
-    late: pd.DataFrame
-    late_mask: np.ndarray  # which events were late, in list order
+    batch: pd.DataFrame  # every sale, per store and window
+    stream: pd.DataFrame  # the stream's answer (its last pane per window)
+    dropped: pd.DataFrame  # the dropped sales, per store and window
+    reconciled: pd.DataFrame  # the library's own accounts (reconcile)
 
 
 @_per_trace
 def _accounts(events: tuple[Event, ...], window: Tumbling, delay: timedelta) -> _Accounts:
-    """Both drivers' answers, and the late sales' contribution per window.
-
-    The late sales are those the batch driver predicts for a stream with this
-    delay: the same rule, proven equal to the stream's own in the library's
-    tests (and by :func:`~streamlab.windows.reconcile` in this module's).
-    """
-    on_time = stream.windowed(events, window, delay=delay)
-    everything = batch.windowed(events, window, delay=delay)
-    late = everything.late_events
+    """Both drivers' answers and the dropped sales' contribution per window, with the library's reconcile."""
+    on_time = loop(events, window, watermark=_per_store(delay))
+    everything = batch.panes(events, window)
+    d = on_time.dropped
     accounts = _Accounts(
-        batch=_table(everything.windows[COLUMNS], "windows"),
-        stream=_table(on_time.windows[COLUMNS], "windows"),
-        late=_group(late["key"], _starts(late["event_time"], window), late["value"]),
-        late_mask=_mask_of(events, late),
+        batch=_table(everything.table()[COLUMNS], "windows"),
+        stream=_table(on_time.table()[COLUMNS], "windows"),
+        dropped=_group(d["key"], pd.DatetimeIndex(d["window_start"]), d["value"]),
+        reconciled=reconcile(everything, on_time),
     )
-    _prove(accounts, accounts.late)
+    assert accounts.reconciled["agree"].all()
+    _prove(accounts, accounts.dropped)
     return accounts
 
 
@@ -832,68 +1021,72 @@ def _accounts(events: tuple[Event, ...], window: Tumbling, delay: timedelta) -> 
 def _contribution_models(
     events: tuple[Event, ...], window: Tumbling, delay: timedelta,
 ) -> list[tuple[pd.DataFrame, str]]:
-    """Typical wrong late contributions: other lateness rules, batch − stream without the all-late windows."""
+    """Typical wrong contributions: the answers themselves, other lateness rules, batch − stream gone wrong."""
     accounts = _accounts(events, window, delay)
-    f = _frame(events)
+    t = _times(events, window, delay)
+    f = t.frame
     et, took = f["event_time"], f["arrival_time"] - f["event_time"]
-    starts = _starts(et, window)
+    starts = pd.DatetimeIndex(t.start)
 
-    def by_rule(late: pd.Series) -> pd.DataFrame:
-        keep = late.to_numpy(dtype=bool)
+    def by_rule(dropped: pd.Series) -> pd.DataFrame:
+        keep = dropped.to_numpy(dtype=bool)
         return _group(f["key"][keep], starts[keep], f["value"][keep])
 
     rule = (
-        "a sale is late when its event time is before its store's watermark (latest event time seen so far − delay)."
+        " A sale is dropped when its window has already closed as it arrives: its end at or before its store's "
+        "watermark (the newest event time of that store seen before it, minus delay)."
     )
     both = accounts.batch.merge(accounts.stream, on=["key", "window_start"], suffixes=("", "_s"))
     subtracted = both.assign(count=both["count"] - both["count_s"], sum=both["sum"] - both["sum_s"])[COLUMNS]
     return [
-        (accounts.stream, "that is the stream's answer (the sales counted on time). Return what the late sales "
-         "add: per store and window, how many were late and their total."),
-        (accounts.batch, "that is the batch answer (every sale). Return only what the late sales add."),
+        (accounts.stream, "that is the stream's answer (the sales it counted). Return what the dropped sales "
+         "add: per store and window, how many were dropped and their total."),
+        (accounts.batch, "that is the batch answer (every sale). Return only what the dropped sales add."),
         (_table(subtracted, "model"),
-         "windows in which *every* sale was late are missing: the stream gives no answer at all for them, so "
+         "windows in which every sale was dropped are missing: the stream gives no answer at all for them, so "
          "batch − stream must count such a window's sales in full (a missing stream answer counts as 0)."),
-        (by_rule(took > delay), "you took as late the sales that took longer than `delay` to arrive; " + rule),
-        (by_rule(et < _watermarks(f, delay, per_key=False)),
-         "your watermark mixes the stores: each store has its own watermark; " + rule),
-        (by_rule(et <= _watermarks(f, delay)),
-         "you counted as late a sale exactly at the watermark: late means *before* it (`<`), a sale at the "
-         "watermark is on time."),
+        (by_rule(et < t.own),
+         "you used bytewax's rule (a sale behind the watermark is dropped). Under the standard rule a sale "
+         "behind the watermark in a window still open is counted." + rule),
+        (by_rule(took > delay), "you dropped the sales that took longer than delay to arrive." + rule),
+        (by_rule(t.end <= _watermarks(f, delay, per_key=False)),
+         "your watermark mixes the stores: each store has its own, moved only by its own sales." + rule),
+        (by_rule(t.end < t.own),
+         "a window whose end is exactly at the watermark has closed: a sale for it is dropped (end <= watermark)."),
     ]
 
 
 @checker
-def late_contribution(fn: Callable[[list[Event], Tumbling, timedelta], Any]) -> Feedback:
-    """Check ``late_contribution(events, window, delay)``: per window, the late sales' count and sum.
+def dropped_contribution(fn: Callable[[list[Event], Tumbling, timedelta], Any]) -> Feedback:
+    """Check ``dropped_contribution(events, window, delay)``: per window, the dropped sales' count and sum.
 
-    With the right answer, batch = stream + late in every window: the check proves it.
+    With the right answer, batch = stream + dropped in every window: the check proves it.
     """
     cases = _contribution_cases()
     accounts = [_accounts(c.events, c.window, c.delay) for c in cases]
-    wants = [a.late for a in accounts]
-    answers = [_table(_call(fn, list(c.events), c.window, c.delay), "the late sales' contribution") for c in cases]
+    wants = [a.dropped for a in accounts]
+    answers = [_table(_call(fn, list(c.events), c.window, c.delay), "the dropped sales' contribution")
+               for c in cases]
     if not all(_same_table(got, want) for got, want in zip(answers, wants)):
         models = [
             _contribution_models(c.events, c.window, c.delay) + _window_models(c.events, c.window, c.delay)
             for c in cases
         ]
-        _table_hint(cases, answers, wants, models, late_only=True, what="the late sales' contribution")
-    windows, with_late = _prove(accounts[1], answers[1])
-    for account, answer in zip(accounts, answers):
-        _prove(account, answer)
+        _table_hint(cases, answers, wants, models, dropped_only=True, what="the dropped sales' contribution")
+    proofs = [_prove(account, answer) for account, answer in zip(accounts, answers)]
+    windows, with_dropped = proofs[1]
     return correct(
-        f"batch = stream + your late contribution in all {windows} windows of the lesson's half hour "
-        f"({with_late} of them with late sales), and in every window of the other traces."
+        f"batch = stream + your dropped contribution in all {windows} windows of the lesson's half hour "
+        f"({with_dropped} of them with dropped sales), and in every window of the other traces."
     )
 
 
-def _prove(accounts: _Accounts, late: pd.DataFrame) -> tuple[int, int]:
-    """Check batch = stream + late window by window; return (windows, windows with late sales)."""
+def _prove(accounts: _Accounts, dropped: pd.DataFrame) -> tuple[int, int]:
+    """Check batch = stream + dropped window by window; return (windows, windows with dropped sales)."""
     keys = ["key", "window_start"]
     total = accounts.batch.merge(accounts.stream, on=keys, how="left", suffixes=("", "_stream")).merge(
-        late, on=keys, how="left", suffixes=("", "_late")).fillna({"count_stream": 0, "sum_stream": 0.0,
-                                                                    "count_late": 0, "sum_late": 0.0})
-    assert (total["count"] == total["count_stream"] + total["count_late"]).all()
-    assert np.allclose(total["sum"], total["sum_stream"] + total["sum_late"], rtol=1e-9, atol=1e-6)
-    return len(total), int((total["count_late"] > 0).sum())
+        dropped, on=keys, how="left", suffixes=("", "_dropped")).fillna({"count_stream": 0, "sum_stream": 0.0,
+                                                                          "count_dropped": 0, "sum_dropped": 0.0})
+    assert (total["count"] == total["count_stream"] + total["count_dropped"]).all()
+    assert np.allclose(total["sum"], total["sum_stream"] + total["sum_dropped"], rtol=1e-9, atol=1e-6)
+    return len(total), int((total["count_dropped"] > 0).sum())
