@@ -116,7 +116,8 @@ def test_late_sales_accepts_correct_variants(variant):
 def by_rule(rule):
     """Sales picked by a rule of (event, newest of its store before it, window, delay)."""
     def answer(events, window, delay):
-        return [e for e, seen in zip(events, newest_before(events)) if seen is not None and rule(e, seen, window, delay)]
+        return [e for e, seen in zip(events, newest_before(events))
+                if seen is not None and rule(e, seen, window, delay)]
 
     return answer
 
@@ -291,7 +292,8 @@ def watermark_first(state, sale, length, delay, allowed, align_to):
         kept[start] = (kept.get(start, (0, 0.0))[0] + 1, kept.get(start, (0, 0.0))[1] + sale.value)
         out.append(("late answer", start, *kept[start], sale.arrival_time))
     else:
-        open_windows[start] = (open_windows.get(start, (0, 0.0))[0] + 1, open_windows.get(start, (0, 0.0))[1] + sale.value)
+        count, total = open_windows.get(start, (0, 0.0))
+        open_windows[start] = (count + 1, total + sale.value)
     return (watermark, open_windows, kept), out
 
 
@@ -665,8 +667,10 @@ def contribution_by_rule(rule):
         (lambda ev, w, d: per_window(to_frame([e for e in ev if e.arrival_time - e.event_time > d]), w),
          "took longer than delay"),
         (lambda ev, w, d: per_window(to_frame(one_watermark(ev, w, d)), w), "your watermark mixes the stores"),
-        (contribution_by_rule(lambda e, seen, w, d: end_of(e.event_time, w) < seen - d), "end is exactly at the watermark"),
-        (lambda ev, w, d: per_window(to_frame(dropped(ev, w, d)), w, time="arrival_time"), "window of its arrival time"),
+        (contribution_by_rule(lambda e, seen, w, d: end_of(e.event_time, w) < seen - d),
+         "end is exactly at the watermark"),
+        (lambda ev, w, d: per_window(to_frame(dropped(ev, w, d)), w, time="arrival_time"),
+         "window of its arrival time"),
         (lambda ev, w, d: per_window(to_frame(dropped(ev, w, d)), Tumbling(w.length)), "not where the spec puts them"),
         (lambda ev, w, d: contribution(ev, w, d).assign(window_start=lambda f: f["window_start"] + w.length),
          "off by one"),

@@ -567,7 +567,9 @@ def _model_mapper(
     return mapper
 
 
-_STAMP = "emitted_at is the moment an answer comes out: the arrival time of the sale that caused it, not its event time."
+_STAMP = (
+    "emitted_at is the moment an answer comes out: the arrival time of the sale that caused it, not its event time."
+)
 
 #: The typical mistakes of exercise 2: the flags of :func:`_model_mapper`, and the hint for each.
 _DATAFLOW_MISTAKES: tuple[tuple[dict[str, str], str], ...] = (
@@ -577,7 +579,8 @@ _DATAFLOW_MISTAKES: tuple[tuple[dict[str, str], str], ...] = (
      "answer is its total. Keep each closed window's count and total after its answer."),
     ({"rule": "no allowance"},
      "you dropped every sale that arrived after its window closed. With allowed lateness a closed window is kept "
-     "until its store's watermark reaches end + allowed: a sale for it before then updates it and gives a late answer."),
+     "until its store's watermark reaches end + allowed: a sale for it before then updates it and gives a late "
+     "answer."),
     ({"beyond": "<"},
      "a sale that arrives when its store's watermark is exactly at window end + allowed is beyond allowed "
      "lateness: a closed window is kept only while end + allowed > watermark."),
@@ -603,7 +606,9 @@ _DATAFLOW_MISTAKES: tuple[tuple[dict[str, str], str], ...] = (
 
 
 @_per_trace
-def _dataflow_models(events: tuple[Event, ...], window: Tumbling, delay: timedelta, allowed: timedelta) -> list[_Output]:
+def _dataflow_models(
+    events: tuple[Event, ...], window: Tumbling, delay: timedelta, allowed: timedelta,
+) -> list[_Output]:
     """Each typical mistake's output on a case, from :func:`_model_mapper` run in a plain loop."""
     return [
         _output(_simulate(_model_mapper(window.length, delay, allowed, window.align_to, **flags), events), strict=False)
