@@ -75,7 +75,7 @@ import itertools
 import numbers
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
@@ -306,6 +306,8 @@ class _Win:
     def __init__(self, key: str, start: datetime, end: datetime, fold: Fold | None) -> None:
         self.key, self.start, self.end = key, start, end
         self.n, self.s, self.f = 0, 0.0, fold.initial() if fold else None
+        # The part not yet given in a pane. Accumulating and retracting panes give the whole answer, so
+        # there only late events (after the window closed) are kept here: the engine's fast path skips it.
         self.pn, self.ps, self.pf = 0, 0.0, fold.initial() if fold else None
         self.early_n = 0
         self.closed = False  # the watermark has passed its end: on time is over
@@ -346,7 +348,14 @@ class Engine:
         self.keep_watermark = keep_watermark
         self.window = s.window
         self.session = isinstance(s.window, Session)
+        self.tumbling = isinstance(s.window, Tumbling)
         self.length = None if self.session else s.window.length
+        self.align = None if self.session else s.window.align_to
+        # The window of the last event, (start, end): the next one is most likely in it too.
+        never = datetime.max.replace(tzinfo=timezone.utc)
+        self._last_window = (never, never, never)  # (start, end, end + allowed lateness)
+        # With no fold and no early trigger, an event in an open window only adds to four numbers.
+        self.plain_add = s.fold is None and s.trigger.early_count is None and s.trigger.early_every is None
         self.late = s.allowed_lateness
         self.mode = s.mode
         self.bytewax_rule = s.lateness == "bytewax"
@@ -538,21 +547,130 @@ class Engine:
 
     def on_event(self, e: Event) -> None:
         """Take one event (already checked, arriving no earlier than the one before it)."""
-        self.advance(e.arrival_time)
-        owner = self.owner(e.key)
-        mark = self._mark_now = self.mark(owner, self.now)
-        if self.session:
+        now = e.arrival_time
+        if ((self.timers and self.timers[0][0] <= now) or (self.crossings and self.crossings[0][0] <= now)
+                or (self.next_point < len(self.schedule) and self.schedule[self.next_point][0] <= now)):
+            self.advance(now)  # something falls due before this arrival
+        else:
+            self.now = now
+        owner = self.owners.get(e.key) or self.owner(e.key) if self.per_key else self.input
+        mark = owner.mark
+        if mark is not None and self.follow:
+            mark = mark + (now - owner.since)
+        self._mark_now = mark
+        if self.tumbling and not self.bytewax_rule:
+            self._tumbling_event(e, owner, mark)
+        elif self.session:
             self._session_event(e, owner, mark)
         else:
             self._fixed_event(e, owner, mark)
         if self.delay is not None:
             candidate = e.event_time - self.delay
             if mark is None or candidate > mark:
-                owner.mark, owner.since = candidate, self.now
-                self._record(owner, self.now)
+                owner.mark, owner.since = candidate, now
+                self._record(owner, now)
                 self._close(owner)
             elif self.follow and owner.due is None:
                 self._schedule_crossing(owner)
+
+    def on_events(self, events: list[Event]) -> None:
+        """Take a batch of events, in arrival order: :meth:`on_event` for each, in one loop.
+
+        The common case (tumbling windows, the standard rule, a watermark from
+        the events, no fold, no trigger but the watermark's) runs here with
+        local variables, as a plain loop would, and calls out only for what is
+        rare: a window to open, an event to drop or to count late, the
+        watermark jumping, something falling due. Anything else goes event by
+        event through :meth:`on_event`. The panes are the same either way.
+        """
+        t_ = self.trigger
+        if not (self.tumbling and self.plain_add and self.delay is not None and not self.bytewax_rule
+                and t_.late_every is None):
+            for e in events:
+                self.on_event(e)
+            return
+        crossings, owners, owner_input = self.crossings, self.owners, self.input
+        per_key, follow, delay = self.per_key, self.follow, self.delay
+        windows_of, align, length, late = self.windows, self.align, self.length, self.late
+        # Before a window closes, only discarding mode needs the part not yet given in a pane.
+        pane_part = self.mode == DISCARDING
+        start, end, expires = self._last_window
+        counted = self.counted
+        for e in events:
+            now = e.arrival_time
+            if crossings and crossings[0][0] <= now:
+                self.advance(now)  # a window closes (or expires) before this arrival, by the clock
+            key = e.key
+            owner = (owners.get(key) or self.owner(key)) if per_key else owner_input
+            mark = owner.mark
+            if mark is not None and follow:
+                mark = mark + (now - owner.since)
+            t = e.event_time
+            if not start <= t < end:
+                start = align + (t - align) // length * length
+                end = start + length
+                expires = end + late
+            if mark is not None and expires <= mark:
+                self._drop(e, mark, start, end, BEYOND)
+            else:
+                windows = windows_of.get(key)
+                if windows is None:
+                    windows = windows_of[key] = {}
+                w = windows.get(start)
+                if w is None:
+                    self.now = now
+                    w = windows[start] = self._new(owner, key, start, end, mark)
+                if w.closed:  # late, within allowed lateness: its LATE pane
+                    self.now, self._mark_now = now, mark
+                    self._add(w, e)
+                else:
+                    v = e.value
+                    w.n += 1
+                    w.s += v
+                    if pane_part:
+                        w.pn += 1
+                        w.ps += v
+                counted += 1
+            candidate = t - delay
+            if mark is None or candidate > mark:
+                self.now = now
+                owner.mark, owner.since = candidate, now
+                self._record(owner, now)
+                self._close(owner)
+            elif follow and owner.due is None:
+                self.now = now
+                self._schedule_crossing(owner)
+        if events:
+            self.now = events[-1].arrival_time
+        self.counted = counted
+        self._last_window = (start, end, expires)
+
+    def _tumbling_event(self, e: Event, owner: _Owner, mark: datetime | None) -> None:
+        """:meth:`_fixed_event` for tumbling windows, the common case, with less arithmetic per event."""
+        t = e.event_time
+        start, end, expires = self._last_window
+        if not start <= t < end:  # events come in bursts of one window: most skip this arithmetic
+            start = self.align + (t - self.align) // self.length * self.length
+            end = start + self.length
+            expires = end + self.late
+            self._last_window = (start, end, expires)
+        if mark is not None and expires <= mark:
+            self._drop(e, mark, start, end, BEYOND)
+            return
+        windows = self.windows.get(e.key)
+        if windows is None:
+            windows = self.windows[e.key] = {}
+        w = windows.get(start)
+        if w is None:
+            w = windows[start] = self._new(owner, e.key, start, end, mark)
+        if self.plain_add and not w.closed:
+            w.n += 1
+            w.s += e.value
+            w.pn += 1
+            w.ps += e.value
+        else:
+            self._add(w, e)
+        self.counted += 1
 
     def _new(self, owner: _Owner, key: str, start: datetime, end: datetime, mark: datetime | None) -> _Win:
         w = _Win(key, start, end, self.fold)
@@ -831,6 +949,7 @@ def loop(
     settings = check_settings(window, watermark, allowed_lateness, trigger, mode, lateness, fold)
     engine = Engine(settings)
     rejected = []
+    good = []
     read = 0
     last = None
     for e in in_arrival_order(events, limit, until):
@@ -839,8 +958,9 @@ def loop(
         reason = reject_reason(e)
         if reason is not None:
             rejected.append((e.key, e.value, e.event_time, e.arrival_time, reason))
-            continue
-        engine.on_event(e)
+        else:
+            good.append(e)
+    engine.on_events(good)
     engine.finish(last)
     return _result("loop", settings, engine.take(), rejected, read, last)
 

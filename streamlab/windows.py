@@ -61,6 +61,7 @@ from __future__ import annotations
 import bisect
 import math
 import numbers
+import operator
 from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -419,12 +420,16 @@ def in_arrival_order(
     elif not isinstance(events, (Sized, Finite)):
         # An iterator may never end, as a pipe may not: it is read as given, cut (it must be), then sorted.
         pile = [_as_event(i, item) for i, item in enumerate(bounded(events, limit=limit, until=until))]
-        pile.sort(key=lambda e: e.arrival_time)
+        pile.sort(key=_ARRIVAL)
         return pile
     else:
-        pile = [_as_event(i, item) for i, item in enumerate(events)]
-    pile.sort(key=lambda e: e.arrival_time)
+        # Events pass as they are (the common case, checked without a call); tuples are made events.
+        pile = [item if type(item) is Event else _as_event(i, item) for i, item in enumerate(events)]
+    pile.sort(key=_ARRIVAL)  # stable, and linear on a pile already in arrival order
     return list(bounded(pile, limit=limit, until=until))
+
+
+_ARRIVAL = operator.attrgetter("arrival_time")
 
 
 def _utc_series(values: list, name: str) -> pd.Series:

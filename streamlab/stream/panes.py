@@ -1,13 +1,14 @@
 """Panes over a pipe: the windowing engine of :mod:`streamlab.panes` inside a bytewax dataflow.
 
-The dataflow (:func:`panes_flow`) has three steps:
+The dataflow (:func:`panes_flow`) has two steps:
 
-1. ``check``: route aside the events that cannot be counted (with a reason) and
-   make sure events come in arrival order, the order the simulated clock needs;
-2. ``route_rejected``: split the two;
-3. ``panes``: one ``stateful_batch`` step holding the :class:`~streamlab.panes.Engine`.
-   It takes a whole batch of events in one loop, as lesson 01's combiner does,
-   and at the end of the input gives every open window its last pane.
+1. ``check``: make sure events come in arrival order, the order the simulated
+   clock needs, and send them all to the engine's state;
+2. ``panes``: one ``stateful_batch`` step holding the :class:`~streamlab.panes.Engine`.
+   It takes a whole batch of events in one loop, as lesson 01's combiner does:
+   it routes aside those that cannot be counted (with a reason), feeds the
+   others to the engine, and hands on everything the batch made come out. At
+   the end of the input it gives every open window its last pane.
 
 **Why one state for every key.** The watermark (per input) and the simulated
 clock belong to the whole input: a window of a key that has gone quiet must
@@ -56,12 +57,11 @@ ALL = "all"
 
 @dataclass
 class _Check:
-    """Route aside what cannot be counted; refuse events out of arrival order; remember the last arrival."""
+    """Refuse events out of arrival order; remember the last arrival; key every event to the engine's state."""
 
     last_arrival: datetime | None = None
 
-    def __call__(self, batch: list[Event]) -> list[tuple[str, Any]]:
-        out = []
+    def __call__(self, batch: list[Event]) -> list[tuple[str, Event]]:
         last = self.last_arrival
         for e in batch:
             if last is not None and e.arrival_time < last:
@@ -70,50 +70,55 @@ class _Check:
                     f"after one that arrived at {last.isoformat()}"
                 )
             last = e.arrival_time
-            reason = reject_reason(e)
-            out.append((ALL, e) if reason is None else ("rejected", (e, reason)))
         self.last_arrival = last
-        return out
+        return [(ALL, e) for e in batch]
 
 
 class _Panes(StatefulBatchLogic[Event, dict, Engine]):
-    """The engine as a bytewax state: a batch of events in, whatever it emitted out."""
+    """The engine as a bytewax state: a batch of events in, whatever it made come out."""
 
     def __init__(self, engine: Engine, check: _Check) -> None:
         self.engine = engine
         self.check = check
 
     def on_batch(self, events: list[Event]) -> tuple[list[dict], bool]:
-        on_event = self.engine.on_event
+        good, rejected = [], []
         for e in events:
-            on_event(e)
-        return [self.engine.take()], StatefulBatchLogic.RETAIN
+            reason = reject_reason(e)
+            if reason is None:
+                good.append(e)
+            else:
+                rejected.append((e.key, e.value, e.event_time, e.arrival_time, reason))
+        self.engine.on_events(good)  # the whole batch in one loop
+        out = self.engine.take()
+        out["rejected"] = rejected
+        return [out], StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list[dict], bool]:
         # The input has ended: the watermark goes to the end of time.
         self.engine.finish(self.check.last_arrival)
-        return [self.engine.take()], StatefulBatchLogic.RETAIN
+        out = self.engine.take()
+        out["rejected"] = []
+        return [out], StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> Engine:
         return self.engine
 
 
 def panes_flow(settings: Settings, check: _Check | None = None, keep_watermark: bool = True):
-    """Build the dataflow's body for :func:`streamlab.stream.run`: outputs ``"panes"`` and ``"rejected"``.
+    """Build the dataflow's body for :func:`streamlab.stream.run`: one output, ``"panes"``.
 
-    ``"panes"`` items are ``("all", {"panes": [...], "dropped": [...], "watermark": [...]})``,
-    one per batch; ``"rejected"`` items ``("rejected", (event, reason))``.
+    Its items are ``("all", {"panes": [...], "dropped": [...], "late": [...],
+    "watermark": [...], "rejected": [...], "counted": n, "peak_held": n})``, one per
+    batch of input (rows as :class:`~streamlab.panes.Engine` makes them).
     """
     check = check or _Check()
 
     def body(events: Stream[Event]) -> dict[str, Stream[Any]]:
-        checked = op.flat_map_batch("check", events, check)
-        split = op.branch("route_rejected", checked, lambda kv: kv[0] == ALL)
-        out = op.stateful_batch(
-            "panes", split.trues,
-            lambda resumed: _Panes(resumed or Engine(settings, keep_watermark), check),
-        )
-        return {"panes": out, "rejected": split.falses}
+        keyed = op.flat_map_batch("check", events, check)
+        # One state for every key: see the module's docstring.
+        out = op.stateful_batch("panes", keyed, lambda resumed: _Panes(resumed or Engine(settings, keep_watermark), check))
+        return {"panes": out}
 
     return body
 
@@ -156,14 +161,14 @@ def panes(
     check = _Check()
     result = run(panes_flow(settings, check), in_arrival_order(events, limit, until), batch_size=batch_size,
                  name="panes")
-    out: dict[str, Any] = {"panes": [], "dropped": [], "late": [], "watermark": [], "counted": 0, "peak_held": 0}
+    out: dict[str, Any] = {"panes": [], "dropped": [], "late": [], "watermark": [], "rejected": [], "counted": 0,
+                           "peak_held": 0}
     for _, emitted in result["panes"]:
-        for name in ("panes", "dropped", "late", "watermark"):
+        for name in ("panes", "dropped", "late", "watermark", "rejected"):
             out[name].extend(emitted[name])
         # Running totals: the last batch's are the whole input's.
         out["counted"], out["peak_held"] = emitted["counted"], emitted["peak_held"]
-    rejected = [(e.key, e.value, e.event_time, e.arrival_time, reason) for _, (e, reason) in result["rejected"]]
-    return _result("stream", settings, out, rejected, result.events_read, check.last_arrival)
+    return _result("stream", settings, out, out["rejected"], result.events_read, check.last_arrival)
 
 
 def panes_tradeoff(
