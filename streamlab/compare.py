@@ -8,6 +8,8 @@ Agreement: batch and stream agree on all 6 rows × 5 statistics.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +91,14 @@ def agree(
     row order and integer-versus-float dtypes do not matter. A key or statistic
     present on one side only is a difference.
     """
+    for name, side in (("left", left), ("right", right)):
+        if not isinstance(side, (Summary, pd.DataFrame)):
+            raise TypeError(f"{name} must be a Summary or a DataFrame, got {type(side).__name__} {side!r:.60}")
+    for name, tol in (("rel_tol", rel_tol), ("abs_tol", abs_tol)):
+        if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and 0 <= tol < math.inf):
+            raise ValueError(f"{name} must be a finite number >= 0, got {tol!r:.60}")
+    if not (isinstance(names, tuple) and len(names) == 2 and all(isinstance(n, str) for n in names) and names[0] != names[1]):
+        raise ValueError(f"names must be two different strings, got {names!r:.60}")
     a = left.table if isinstance(left, Summary) else left
     b = right.table if isinstance(right, Summary) else right
     tidy_a = a.rename_axis(index="key", columns="statistic").stack(future_stack=True).rename(names[0])

@@ -538,7 +538,10 @@ def sort_by_arrival(events: Iterable[Event]) -> list[Event]:
 
     Ties keep their given order (the sort is stable).
     """
-    return sorted(finite(events), key=lambda e: e.arrival_time)
+    try:
+        return sorted(finite(events), key=lambda e: e.arrival_time)
+    except AttributeError:
+        raise TypeError(f"events must be events (each with an arrival_time), got {events!r:.60}") from None
 
 
 FRAME_COLUMNS = ("key", "value", "event_time", "arrival_time")
@@ -555,7 +558,9 @@ def to_frame(pile: Iterable[Event]) -> pd.DataFrame:
     if isinstance(pile, Pipe):
         raise TypeError("to_frame needs a finite pile: cut one from the pipe with take() or arrived_before()")
     keys, values, happened, arrived = [], [], [], []
-    for position, e in enumerate(finite(pile)):
+    # Any iterable (a generator over a pile is natural); each item is checked, so a wrong one fails at once.
+    _check_iterable(pile)
+    for position, e in enumerate(pile):
         if not isinstance(e, Event):
             raise TypeError(f"event {position} must be an Event, got {type(e).__name__} {e!r:.60}")
         keys.append(e.key)

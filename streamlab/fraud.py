@@ -47,8 +47,8 @@ from typing import Any
 import pandas as pd
 from haversine import haversine
 
-from streamlab.events import MAX_DURATION, _describe, _finite, check_utc
-from streamlab.purchases import CardProfile, Purchase, check_profiles, purchases_frame
+from streamlab.events import MAX_DURATION, _describe, _finite, check_utc, finite
+from streamlab.purchases import CardProfile, Purchase, check_profiles, checked_purchases, purchases_frame
 from streamlab.windows import SKEW
 
 __all__ = [
@@ -123,7 +123,11 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     111.2
     """
     # Locations are checked when purchases are routed (reject_reason), so skip the package's own check.
-    return haversine((lat1, lon1), (lat2, lon2), check=False)
+    try:
+        return haversine((lat1, lon1), (lat2, lon2), check=False)
+    except (TypeError, ValueError, OverflowError) as err:  # a check only on failure: this runs for every pair of swipes
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(f"lat1, lon1, lat2 and lon2 must be finite numbers, got {(lat1, lon1, lat2, lon2)!r:.80}") from None
 
 
 
@@ -239,6 +243,16 @@ def reject_reason(
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         return BAD_LOCATION
     return None
+
+
+def _check_detection(name: str, value: object) -> None:
+    if not isinstance(value, Detection):
+        raise TypeError(f"{name} must be a Detection (what detect_fraud returns), got {type(value).__name__} {value!r:.60}")
+
+
+def _check_truth(truth: object) -> None:
+    if not isinstance(truth, Mapping):
+        raise TypeError(f"truth must be a dict of purchase id to fraud pattern, got {type(truth).__name__} {truth!r:.60}")
 
 
 def check_inputs(profiles: object, rules: object, job_at: object = None) -> None:
@@ -497,6 +511,8 @@ def detect_loop(
     and the purchases routed aside with their reasons. This is what the stream
     does per event, without the stream: the benchmark's baseline.
     """
+    check_inputs(profiles, rules)
+    purchases = checked_purchases(finite(purchases))
     detector = Detector(profiles, rules)
     step = detector.step
     alerts: list[tuple[Alert, datetime]] = []
@@ -582,6 +598,9 @@ def nightly_run(last_arrival: datetime, at: time = time(2, 0)) -> datetime:
     >>> nightly_run(T + timedelta(days=1))     # a pile closed at midnight is the day before's
     datetime.datetime(2026, 3, 2, 2, 0, tzinfo=datetime.timezone.utc)
     """
+    check_utc("last_arrival", last_arrival)
+    if not isinstance(at, time):
+        raise TypeError(f"at must be a datetime.time, got {type(at).__name__} {at!r:.60}")
     midnight = last_arrival.replace(hour=0, minute=0, second=0, microsecond=0)
     if midnight < last_arrival:
         midnight += timedelta(days=1)
@@ -626,6 +645,8 @@ def agree_alerts(left: Detection, right: Detection, *, names: tuple[str, str] = 
     Two alerts are the same when rule, card, blamed purchase, partner, amount,
     event time and evidence are all equal.
     """
+    _check_detection("left", left)
+    _check_detection("right", right)
     def keys(d: Detection) -> set[tuple]:
         # An alert without a partner has NaN there, and NaN equals nothing, not even NaN: compare "" instead.
         identity = d.alerts[ALERT_IDENTITY].astype({"partner_id": "object"}).fillna({"partner_id": ""})
@@ -672,12 +693,16 @@ def score(detection: Detection, truth: Mapping[str, str]) -> Score:
     >>> score(batch.detect_fraud(trace.purchases, trace.profiles), trace.truth)
     Score(precision=1.000, recall=1.000: 8 frauds found, 0 false alarms, 0 frauds missed)
     """
+    _check_detection("detection", detection)
+    _check_truth(truth)
     flagged, fraud = detection.flagged, set(truth)
     return Score(len(flagged & fraud), len(flagged - fraud), len(fraud - flagged))
 
 
 def score_by_pattern(detection: Detection, truth: Mapping[str, str]) -> pd.DataFrame:
     """Recall per fraud pattern: how many purchases of each pattern there were, and how many were flagged."""
+    _check_detection("detection", detection)
+    _check_truth(truth)
     flagged = detection.flagged
     rows: dict[str, list[int]] = {}
     for pid, pattern in truth.items():
@@ -695,6 +720,7 @@ def alert_latency(detection: Detection) -> pd.Series:
 
     Returns a Series of timedeltas indexed by ``purchase_id``.
     """
+    _check_detection("detection", detection)
     first = detection.alerts.groupby("purchase_id", sort=True).agg(
         event_time=("event_time", "first"), alert_time=("alert_time", "min")
     )
@@ -719,6 +745,8 @@ def money_at_stake(
     card was alerted only after it happened (the money is gone; the bank can
     only chase it), :data:`MISSED` if its card was never alerted.
     """
+    _check_detection("detection", detection)
+    _check_truth(truth)
     frame = pile if isinstance(pile, pd.DataFrame) else purchases_frame(pile)
     fraud = frame[frame["purchase_id"].isin(list(truth))][["purchase_id", "card", "amount", "event_time"]].copy()
     fraud["pattern"] = fraud["purchase_id"].map(truth)

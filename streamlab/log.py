@@ -78,7 +78,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
-import math
 import numbers
 import os
 import re
@@ -103,6 +102,7 @@ __all__ = [
     "Log",
     "LogBusyError",
     "LogError",
+    "LogPathError",
     "LostRecords",
     "OffsetOutOfRangeError",
     "PartialWriteError",
@@ -128,11 +128,15 @@ class LogError(Exception):
     """Something about the log itself is wrong; the message says what and where."""
 
 
-class UnknownConsumerError(LogError, LookupError):
-    """No consumer of that name has been added to this log."""
+class LogPathError(LogError, ValueError):
+    """A path where :meth:`Log.create` finds something already, or :meth:`Log.open` finds no log."""
 
 
-class OffsetOutOfRangeError(LogError, IndexError):
+class UnknownConsumerError(LogError, LookupError, ValueError):
+    """No consumer of that name has been added to this log (a bad value for a consumer's name)."""
+
+
+class OffsetOutOfRangeError(LogError, IndexError, ValueError):
     """An offset past the end of a partition: no record is there (yet)."""
 
 
@@ -212,6 +216,20 @@ class LostRecords:
 
 
 Problem = TornTail | RestoredNewline | LostRecords
+
+
+#: Most records one extend() may append: they are all held in memory, and checked, before any is written.
+MAX_EXTEND = 1_000_000
+
+
+def _check_path(path: object) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path):
+        raise TypeError(f"path must be a directory path (a str or a pathlib.Path), got {type(path).__name__} {path!r:.60}")
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        raise ValueError(f"path must be text the file system can hold, got {path!r:.60}") from None
+    return Path(path)
 
 
 def _check_int(name: str, value: object, minimum: int = 0) -> int:
@@ -368,8 +386,8 @@ class Log:
         if not isinstance(fsync, bool):
             raise TypeError(f"fsync must be True or False, got {fsync!r}")
         if not (isinstance(lock_timeout, numbers.Real) and not isinstance(lock_timeout, bool)
-                and math.isfinite(lock_timeout) and lock_timeout >= 0):
-            raise ValueError(f"lock_timeout must be a finite number of seconds >= 0, got {lock_timeout!r}")
+                and 0 <= lock_timeout <= 10**9):  # NaN fails every comparison; no float conversion to overflow
+            raise ValueError(f"lock_timeout must be a number of seconds from 0 to 1e9, got {lock_timeout!r:.60}")
         self.path = path
         self.partitions = partitions
         self.fsync = fsync
@@ -397,9 +415,10 @@ class Log:
     ) -> Log:
         """Create a new, empty log in directory ``path`` (which must not exist, or be empty)."""
         _check_int("partitions", partitions, 1)
-        path = Path(path)
+        path = _check_path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise LogError(f"cannot create a log at {path.name!r}: something is already there (open it with Log.open)")
+            raise LogPathError(f"cannot create a log at {path.name!r}: something is already there (open it with "
+                                 f"Log.open); path must be a new or empty directory")
         log = cls(path, partitions, fsync=fsync, lock_timeout=lock_timeout)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Built aside and renamed into place: a crash half-way leaves no half-made log at `path`.
@@ -425,11 +444,12 @@ class Log:
         cls, path: str | os.PathLike[str], *, fsync: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     ) -> Log:
         """Open an existing log, for instance from a new process after a restart."""
-        path = Path(path)
+        path = _check_path(path)
         try:
             meta = json.loads((path / "log.json").read_text(encoding="ascii"))
         except FileNotFoundError:
-            raise LogError(f"no log at {path.name!r} (make one with Log.create)") from None
+            raise LogPathError(f"no log at {path.name!r} (make one with Log.create); path must be a log's directory") \
+                from None
         except ValueError:
             raise CorruptLogError(f"the log at {path.name!r} has a damaged log.json") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -500,9 +520,12 @@ class Log:
         """
         prepared: dict[int, list[tuple[int, str, bytes, Any]]] = {}
         given: list[tuple[str, Any]] = []
-        if isinstance(items, (str, bytes, Mapping)):
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
             raise TypeError(f"items must be an iterable of (key, value) pairs, got {type(items).__name__}")
         for position, item in enumerate(items):
+            if position >= MAX_EXTEND:
+                # An endless iterator would fill the memory before anything is written: refuse it.
+                raise ValueError(f"items must hold at most {MAX_EXTEND:,} records per extend(); split them")
             if not isinstance(item, tuple) or len(item) != 2:
                 raise TypeError(f"item {position} must be a (key, value) pair, got {item!r:.80}")
             key, value = item
@@ -869,7 +892,9 @@ class Log:
             raise TypeError(f"offsets must be a dict of partition to offset, got {type(offsets).__name__}")
         checked = {}
         for partition, offset in offsets.items():
-            self._check_partition(partition)
+            if not isinstance(partition, int) or isinstance(partition, bool) or not 0 <= partition < self.partitions:
+                raise ValueError(f"offsets must map partitions (0 to {self.partitions - 1}) to offsets, "
+                                 f"got the key {partition!r:.40}")
             checked[partition] = self._check_offset(partition, offset, "committed offset")
         for partition, offset in checked.items():
             # One file per partition: group members own different partitions and

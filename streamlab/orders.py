@@ -35,6 +35,7 @@ from streamlab.events import (  # noqa: F401  (take: the examples in the docstri
     MAX_KEYS,
     Finite,
     Pipe,
+    _check_iterable,
     _finite,
     _require,
     bounded,
@@ -61,6 +62,7 @@ __all__ = [
     "OrderPipe",
     "OutOfOrderError",
     "RejectedEvent",
+    "UnknownOrderError",
     "Replay",
     "apply",
     "change_frame",
@@ -177,7 +179,7 @@ def publish(log: Any, events: Iterable[OrderEvent]) -> int:
     The key is the order id, so all the events of one order go to one
     partition and stay in the order they were appended.
     """
-    return len(log.extend((e.order_id, e.to_json()) for e in finite(events)))
+    return len(log.extend((e.order_id, e.to_json()) for e in in_arrival_order(finite(events), check_order=False)))
 
 
 def read_log(log: Any, *, until: datetime | None = None) -> Iterable[OrderEvent]:
@@ -218,6 +220,13 @@ class Order:
     updated_at: datetime
 
 
+class UnknownOrderError(KeyError, ValueError):
+    """No order of that id in the changelog: a lookup that failed, and a bad value for ``order_id``."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # KeyError would quote the message
+
+
 class OutOfOrderError(ValueError):
     """An order's events came in another order than they arrived in: a stream cannot fold them as the batch does.
 
@@ -227,7 +236,7 @@ class OutOfOrderError(ValueError):
     """
 
 
-def in_arrival_order(events: Iterable[Any]) -> Iterator[OrderEvent]:
+def in_arrival_order(events: Iterable[Any], *, check_order: bool = True) -> Iterator[OrderEvent]:
     """Pass order events through, checking that each order's events come in arrival order.
 
     This is the rule under which the stream driver's fold equals the batch
@@ -247,6 +256,9 @@ def in_arrival_order(events: Iterable[Any]) -> Iterator[OrderEvent]:
     for position, event in enumerate(events):
         if not isinstance(event, OrderEvent):
             raise TypeError(f"event {position} must be an OrderEvent, got {type(event).__name__} {event!r:.80}")
+        if not check_order:
+            yield event
+            continue
         before = latest.get(event.order_id)
         if before is not None and event.arrival_time < before:
             raise OutOfOrderError(
@@ -412,10 +424,9 @@ def to_frame(pile: Iterable[OrderEvent]) -> pd.DataFrame:
     """
     if isinstance(pile, Pipe):
         raise TypeError("to_frame needs a finite pile: cut one from the pipe with take() or arrived_before()")
-    pile = list(finite(pile))
-    for position, e in enumerate(pile):
-        if not isinstance(e, OrderEvent):
-            raise TypeError(f"event {position} must be an OrderEvent, got {type(e).__name__} {e!r:.60}")
+    # Any iterable (a generator over a pile is natural); each item is checked, so a wrong one fails at once.
+    _check_iterable(pile)
+    pile = list(in_arrival_order(pile, check_order=False))
     return pd.DataFrame(
         {
             "order_id": pd.Series([e.order_id for e in pile], dtype="str"),
@@ -499,9 +510,11 @@ class Changelog:
 
     def history(self, order_id: str) -> pd.DataFrame:
         """Every version of one order, oldest first."""
+        if not isinstance(order_id, str):
+            raise TypeError(f"order_id must be a string, got {type(order_id).__name__} {order_id!r:.60}")
         rows = self.changes[self.changes["order_id"] == order_id]
         if rows.empty:
-            raise KeyError(f"no changes for order {order_id!r}")
+            raise UnknownOrderError(f"no changes for order {order_id!r:.60} (order_id names no order in this changelog)")
         return rows.reset_index(drop=True)
 
 

@@ -25,6 +25,13 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from streamlab.events import _describe
+
+#: Most consumers (threads) a queue demonstration may start.
+MAX_CONSUMERS = 64
+#: Most items put on the queue: a demonstration, not a workload.
+MAX_ITEMS = 100_000
+
 __all__ = ["Deliveries", "compete", "drain"]
 
 # Put once per consumer after the last item: "no more items, stop".
@@ -82,15 +89,24 @@ def compete(
     if isinstance(consumers, int) and not isinstance(consumers, bool):
         if consumers < 1:
             raise ValueError(f"consumers must be >= 1, got {consumers}")
+        if consumers > MAX_CONSUMERS:
+            raise ValueError(f"consumers must be at most {MAX_CONSUMERS} (each is a thread), got {_describe(consumers)}")
         names = [f"consumer-{i}" for i in range(consumers)]
     else:
+        if isinstance(consumers, (str, bytes)) or not isinstance(consumers, Sequence):
+            raise TypeError(f"consumers must be a count or a list of names, got {type(consumers).__name__} "
+                            f"{consumers!r:.60}")
+        if len(consumers) > MAX_CONSUMERS:
+            raise ValueError(f"consumers must be at most {MAX_CONSUMERS} names (each is a thread), got {len(consumers)}")
         names = list(consumers)
         if not names or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
             raise ValueError(f"consumers must be a count >= 1 or distinct non-empty names, got {consumers!r}")
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(f"items must be an iterable of items (a list), got {type(items).__name__} {items!r:.60}")
     if not isinstance(work, (int, float)) or isinstance(work, bool) or not 0 <= work < 1:
         raise ValueError(f"work must be seconds from 0 to 1, got {work!r}")
     if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 0:
-        raise ValueError(f"maxsize must be an int >= 0, got {maxsize!r}")
+        raise ValueError(f"maxsize must be an int >= 0, got {_describe(maxsize)}")
 
     q: queue.Queue = queue.Queue(maxsize=maxsize)
     taken: dict[str, list[Any]] = {name: [] for name in names}
@@ -98,7 +114,10 @@ def compete(
 
     def produce() -> None:
         try:
-            for item in items:
+            for n, item in enumerate(items):
+                if n == MAX_ITEMS:
+                    # An endless iterator would keep every thread busy forever: stop it, and say why.
+                    raise ValueError(f"items must be at most {MAX_ITEMS:,} (a finite pile), but more kept coming")
                 q.put(item)
         except BaseException as err:  # reported below, not lost in a thread
             errors.append(err)

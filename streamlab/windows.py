@@ -677,6 +677,9 @@ def reconcile(batch: Windowed, stream: Windowed) -> Reconciliation:
     event inside one too: the batch session's answer is that of the stream
     sessions inside it plus that of the late events inside it.
     """
+    for name, side in (("batch", batch), ("stream", stream)):
+        if not isinstance(side, Windowed):
+            raise TypeError(f"{name} must be a Windowed (what windowed() returns), got {type(side).__name__} {side!r:.60}")
     if batch.window != stream.window or batch.fold is not stream.fold:
         raise ValueError(
             f"reconcile needs two answers to the same question: got {batch.window!r} against {stream.window!r}"

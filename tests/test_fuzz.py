@@ -403,3 +403,101 @@ def test_every_driver_pair_agrees_or_refuses_clearly_and_nothing_hangs():
                 failures.add(described, f"batch and stream differ: {why}")
     failures.check(DRIVER_CASES)
     assert both > DRIVER_CASES // 4  # most cases get as far as comparing answers
+
+
+# --------------------------------------------------------------------------- the other public functions' parameters
+
+API_CASES = 1200
+
+
+def _api(tmp: Any) -> list[tuple[str, Callable[..., Any], dict[str, Any]]]:
+    """Public functions with good arguments: (name, function taking those arguments by keyword, arguments)."""
+    from streamlab import events as ev, orders, queues
+    from streamlab import fraud
+    from streamlab.log import Log
+    from streamlab.stream.logs import LogSource
+
+    sales = take(pipe(seed=3, disorder=2), 40)
+    shop = take(order_pipe(seed=3), 40)
+    source = purchases(seed=3, cards=10, rate=1.0)
+    spent = source.take(40)
+    found = batch.detect_fraud(spent, source.profiles)
+    summary = batch.summarize(sales)
+    changelog = batch.orders_changelog(shop)
+    counter = itertools.count()
+
+    def fresh_log(**kwargs: Any) -> Any:
+        log = Log.create(tmp / f"log{next(counter)}", partitions=3)
+        orders.publish(log, shop[:10])
+        log.add_consumer("reader")
+        return log
+
+    def log_call(method: str) -> Callable[..., Any]:
+        return lambda **kw: getattr(fresh_log(), method)(**kw)
+
+    return [
+        ("take", take, {"events": sales, "limit": 5}),
+        ("arrived_before", ev.arrived_before, {"events": sales, "until": T + timedelta(seconds=1)}),
+        ("bounded", lambda **kw: list(ev.bounded(**kw)), {"events": sales, "limit": 3, "until": None}),
+        ("sort_by_arrival", ev.sort_by_arrival, {"events": sales}),
+        ("to_frame", ev.to_frame, {"pile": sales}),
+        ("orders.to_frame", orders.to_frame, {"pile": shop}),
+        ("publish", lambda **kw: orders.publish(fresh_log(), **kw), {"events": shop}),
+        ("read_log", lambda **kw: list(orders.read_log(fresh_log(), **kw)), {"until": T + timedelta(hours=1)}),
+        ("Log.create", lambda **kw: Log.create(tmp / f"new{next(counter)}", **kw),
+         {"partitions": 2, "fsync": False, "lock_timeout": 1.0}),
+        ("Log.create path", lambda **kw: Log.create(**kw), {"path": tmp / "made-by-path"}),
+        ("Log.open", lambda **kw: Log.open(**kw), {"path": fresh_log().path}),
+        ("append", log_call("append"), {"key": "order-1", "value": {"kind": "placed"}}),
+        ("extend", log_call("extend"), {"items": [("order-1", 1), ("order-2", 2)]}),
+        ("read", log_call("read"), {"partition": 0, "offset": 0, "max_records": 5}),
+        ("commit", log_call("commit"), {"name": "reader", "offsets": {0: 1}}),
+        ("consumer", log_call("consumer"), {"name": "reader", "member": 0, "members": 1, "reset": "none"}),
+        ("add_consumer", log_call("add_consumer"), {"name": "other", "start": "earliest"}),
+        ("poll", lambda **kw: fresh_log().consumer("reader").poll(**kw), {"max_records": 5}),
+        ("seek", lambda **kw: fresh_log().consumer("reader").seek(**kw), {"partition": 0, "offset": 1}),
+        ("lag", log_call("lag"), {"name": "reader"}),
+        ("partition_for", log_call("partition_for"), {"key": "order-1"}),
+        ("LogSource", lambda **kw: LogSource(fresh_log(), **kw), {"decode": orders.from_record, "start": 0,
+                                                                     "batch_size": 10}),
+        ("run", lambda **kw: stream.run(lambda e: e, **kw),
+         {"events": sales, "limit": 5, "until": None, "batch_size": 10, "name": "flow", "keep": "all"}),
+        ("delay_tradeoff", stream.delay_tradeoff,
+         {"events": sales, "window": Tumbling(timedelta(seconds=5)), "delays": [0, 1], "limit": 30, "until": None}),
+        ("Changelog.table", changelog.table, {"as_of": T + timedelta(hours=1)}),
+        ("Changelog.history", changelog.history, {"order_id": shop[0].order_id}),
+        ("Summary.as_of", summary.as_of, {"time": T + timedelta(seconds=2)}),
+        ("agree", agree, {"left": summary, "right": summary, "rel_tol": 1e-9, "abs_tol": 1e-9}),
+        ("reconcile", reconcile, {"batch": batch.windowed(sales, Tumbling(timedelta(seconds=5))),
+                                  "stream": stream.windowed(sales, Tumbling(timedelta(seconds=5)))}),
+        ("agree_alerts", agree_alerts, {"left": found, "right": found}),
+        ("score", fraud.score, {"detection": found, "truth": source.truth(limit=40)}),
+        ("score_by_pattern", fraud.score_by_pattern, {"detection": found, "truth": source.truth(limit=40)}),
+        ("money_at_stake", fraud.money_at_stake, {"detection": found, "pile": spent, "truth": source.truth(limit=40)}),
+        ("alert_latency", fraud.alert_latency, {"detection": found}),
+        ("nightly_run", fraud.nightly_run, {"last_arrival": T}),
+        ("detect_loop", fraud.detect_loop, {"purchases": spent, "profiles": dict(source.profiles)}),
+        ("distance_km", fraud.distance_km, {"lat1": 48.8, "lon1": 2.3, "lat2": 52.5, "lon2": 13.4}),
+        ("purchases.take", source.take, {"limit": 5}),
+        ("purchases.arrived_before", source.arrived_before, {"until": T + timedelta(minutes=1)}),
+        ("compete", queues.compete, {"items": shop[:10], "consumers": 2, "work": 0.0, "maxsize": 0}),
+    ]
+
+
+def test_every_public_function_refuses_bad_parameters_clearly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a hostile path such as "x" is made relative to here, never in the repository
+    rng = random.Random(SEED + 3)
+    failures = Failures()
+    api = _api(tmp_path)
+    for case in range(API_CASES):
+        name, fn, good = api[case % len(api)]
+        kwargs = dict(good)
+        hostile = set(rng.sample(sorted(kwargs), k=min(len(kwargs), rng.choice((1, 1, 2)))))
+        for param in hostile:
+            kwargs[param] = rng.choice(HOSTILE)
+        outcome = attempt(lambda: fn(**kwargs))
+        # Bad items of a hostile events argument are named by position ("event 3", "purchase 0").
+        names = hostile | ({"event", "purchase", "item"} if hostile & {"events", "pile", "items", "purchases"} else set())
+        if why := unclear(outcome, names):
+            failures.add(f"{name}({', '.join(f'{k}={kwargs[k]!r:.40}' for k in sorted(hostile))})", why)
+    failures.check(API_CASES)

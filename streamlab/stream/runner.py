@@ -187,6 +187,10 @@ def run(
         source: Source = events
     else:
         source = EventSource(bounded(events, limit=limit, until=until), batch_size)
+    if not callable(build):
+        raise TypeError(f"build must be a function that takes the stream of events, got {type(build).__name__} {build!r:.60}")
+    if name is not None and not (isinstance(name, str) and name and "." not in name):
+        raise ValueError(f"name must be a non-empty string without '.' (it names the dataflow), got {name!r:.60}")
     flow = Dataflow(name or getattr(build, "__name__", "flow").strip("<>") or "flow")
     import bytewax.operators as op  # local: keeps `import streamlab` light for doctests
 
@@ -194,6 +198,8 @@ def run(
     streams = {"out": built} if isinstance(built, Stream) else built
     if not isinstance(streams, Mapping) or not streams or not all(isinstance(s, Stream) for s in streams.values()):
         raise TypeError("build must return a bytewax Stream or a dict of named Streams")
+    if not isinstance(keep, (str, Mapping)):
+        raise TypeError(f"keep must be 'all', 'latest' or a dict of output name to one of them, got {keep!r:.60}")
     modes = {out_name: keep for out_name in streams} if isinstance(keep, str) else dict(keep)
     for out_name in streams:
         if modes.get(out_name) not in ("all", "latest"):

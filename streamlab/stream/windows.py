@@ -374,6 +374,10 @@ def delay_tradeoff(
     """
     pile = list(in_arrival_order(events, limit, until))
     rows = []
+    if isinstance(delays, (str, bytes)) or not isinstance(delays, Sequence):
+        raise TypeError(f"delays must be a list of delays (timedeltas or seconds), got {type(delays).__name__} {delays!r:.60}")
+    if not delays:
+        raise ValueError("delays must hold at least one delay to try, got none")
     for delay in delays:
         result = windowed(pile, window, delay=delay)
         counted = result.events_read - len(result.rejected)
