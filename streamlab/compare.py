@@ -8,8 +8,6 @@ Agreement: batch and stream agree on all 6 rows × 5 statistics.
 
 from __future__ import annotations
 
-import math
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,8 +93,9 @@ def agree(
         if not isinstance(side, (Summary, pd.DataFrame)):
             raise TypeError(f"{name} must be a Summary or a DataFrame, got {type(side).__name__} {side!r:.60}")
     for name, tol in (("rel_tol", rel_tol), ("abs_tol", abs_tol)):
-        if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and 0 <= tol < math.inf):
+        if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and 0 <= tol <= 1e300):
             raise ValueError(f"{name} must be a finite number >= 0, got {tol!r:.60}")
+    rel_tol, abs_tol = float(rel_tol), float(abs_tol)
     if not (isinstance(names, tuple) and len(names) == 2 and all(isinstance(n, str) for n in names) and names[0] != names[1]):
         raise ValueError(f"names must be two different strings, got {names!r:.60}")
     a = left.table if isinstance(left, Summary) else left

@@ -60,6 +60,8 @@ LONG_TAIL_MEAN = 0.1
 #: The times pandas can hold (nanoseconds in 64 bits): every time an event carries must fit.
 EARLIEST = pd.Timestamp.min.ceil("us").tz_localize("UTC").to_pydatetime()
 LATEST = pd.Timestamp.max.floor("us").tz_localize("UTC").to_pydatetime()
+#: Largest value an event may carry, in size: a sum of many such values must not overflow to infinity.
+MAX_VALUE = 1e300
 #: Most keys (stores, customers) a generator spreads its events over.
 MAX_KEYS = 1_000_000
 #: Most events per second: times are kept to the microsecond.
@@ -72,6 +74,8 @@ MAX_HELD = 100_000
 MAX_DURATION = timedelta(days=36_525)
 #: Most events a cut (``limit``) may ask for; more would run for hours.
 MAX_LIMIT = 10**9
+#: Most events a cut by ``until`` alone may read: more, and it must be given a ``limit`` too.
+MAX_UNTIL_EVENTS = 1_000_000
 #: Most events handed to a dataflow at a time (a batch is held in memory).
 MAX_BATCH_SIZE = 1_000_000
 
@@ -184,6 +188,8 @@ class Event:
             )
         if value is not None and not _in_float_range(value):
             raise ValueError(f"value must be within the range of a float (about ±1.8e308), got {_describe(value)}")
+        if value is not None and MAX_VALUE < abs(float(value)) < math.inf:  # NaN and infinities pass: routed aside later
+            raise ValueError(f"value must be at most {MAX_VALUE:g} in size, so that sums stay finite, got {_describe(value)}")
         check_utc("event_time", self.event_time)
         check_utc("arrival_time", self.arrival_time)
 
@@ -245,6 +251,9 @@ class Pipe:
             + (f" ({self.delays})" if self.delays != "uniform" else "")
             + f", missing={self.missing:g})"
         )
+
+    #: Events made per tick of the rate (an order pipe's rate counts orders, each up to three events).
+    events_per_step = 1.0
 
     def __len__(self) -> int:
         raise TypeError("a pipe has no length: there is no last event (cut a pile with take())")
@@ -341,7 +350,8 @@ def pipe(
     _require(_finite(mean), "mean", "a finite number", mean)
     _require(_finite(spread) and spread >= 0, "spread", "a finite number >= 0", spread)
     for name, size in (("mean", mean), ("spread", spread)):
-        _require(abs(size) <= 1e300, name, "at most 1e300 in size (values are drawn as floats)", size)
+        # Far below MAX_VALUE: a value drawn many spreads from the mean must still be one an event may carry.
+        _require(abs(size) <= 1e200, name, "at most 1e200 in size (values are drawn as floats)", size)
     if distribution == "exponential":
         _require(mean > 0, "mean", "> 0 for the exponential distribution", mean)
     disorder_td = check_disorder(disorder, rate)
@@ -481,6 +491,14 @@ def bounded(
         check_utc("until", until)
     if limit is not None:
         check_count("limit", limit, 0, MAX_LIMIT)
+    elif isinstance(events, Pipe):
+        # A horizon centuries away would have the pipe make events for hours: count them first.
+        expected = (until - events.start).total_seconds() * events.rate * events.events_per_step  # type: ignore[operator]
+        if expected > MAX_UNTIL_EVENTS:
+            raise ValueError(
+                f"until is too far for this pipe: about {expected:,.0f} events would arrive before it, more than "
+                f"{MAX_UNTIL_EVENTS:,}; pass limit= as well, or an earlier until"
+            )
     return Bounded(events, limit, until)
 
 
@@ -521,9 +539,23 @@ class Bounded(Finite):
         if self.until is not None:
             until = self.until
             it = itertools.takewhile(lambda e: _arrived_before(e, until), it)
+            if self.limit is None:
+                # An iterator whose events never arrive at until (one that repeats, or is not in
+                # arrival order) would never end: stop it, and say so.
+                return _at_most(it, MAX_UNTIL_EVENTS)
         if self.limit is not None:
             it = itertools.islice(it, self.limit)
         return it
+
+
+def _at_most(it: Iterator[Event], most: int) -> Iterator[Event]:
+    for n, event in enumerate(it):
+        if n == most:
+            raise ValueError(
+                f"until= was not reached after {most:,} events (an iterator that never arrives there, or a "
+                f"horizon very far away): pass limit= as well"
+            )
+        yield event
 
 
 def _arrived_before(event: object, until: datetime) -> bool:

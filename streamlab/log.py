@@ -218,6 +218,8 @@ class LostRecords:
 Problem = TornTail | RestoredNewline | LostRecords
 
 
+#: Most partitions a log may have.
+MAX_PARTITIONS = 1024
 #: Most records one extend() may append: they are all held in memory, and checked, before any is written.
 MAX_EXTEND = 1_000_000
 
@@ -383,6 +385,8 @@ class Log:
     def __init__(
         self, path: Path, partitions: int, *, fsync: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     ) -> None:
+        if _check_int("partitions", partitions, 1) > MAX_PARTITIONS:
+            raise ValueError(f"partitions must be at most {MAX_PARTITIONS:,} (each is three files), got {partitions}")
         if not isinstance(fsync, bool):
             raise TypeError(f"fsync must be True or False, got {fsync!r}")
         if not (isinstance(lock_timeout, numbers.Real) and not isinstance(lock_timeout, bool)

@@ -561,6 +561,8 @@ class OrderPipe(Pipe):
         width = len(str(customers - 1))
         self.customer_names = [f"customer-{i:0{width}d}" for i in range(customers)]
 
+    events_per_step = 3.0  # placed, then paid or cancelled, then shipped
+
     def __repr__(self) -> str:
         return (
             f"order_pipe(seed={self.seed}, rate={self.rate:g}/s, customers={self.customers}, "

@@ -146,3 +146,8 @@ def test_an_iterator_must_be_bounded_like_a_pipe():
 def test_batch_size_has_bounds(batch_size, message):
     with pytest.raises(ValueError, match=message):
         run(values, pipe(), limit=1, batch_size=batch_size)
+
+
+def test_items_that_are_not_events_are_named_even_none():
+    with pytest.raises(TypeError, match="events must be Events, got NoneType None"):
+        stream.summarize([*take(pipe(seed=1), 3), None])

@@ -54,10 +54,10 @@ def _combine(batch: list[Event]) -> list[tuple[str, tuple]]:
         partial, rejected = fold(batch)
     except AttributeError:
         # Not worth a check per event on the way in: only a batch that fails is searched.
-        wrong = next((e for e in batch if not isinstance(e, Event)), None)
-        if wrong is None:
+        wrong = [e for e in batch if not isinstance(e, Event)][:1]  # a list: the wrong item may be None
+        if not wrong:
             raise
-        raise bad_input(TypeError(f"events must be Events, got {type(wrong).__name__} {wrong!r:.60}")) from None
+        raise bad_input(TypeError(f"events must be Events, got {type(wrong[0]).__name__} {wrong[0]!r:.60}")) from None
     out: list[tuple[str, tuple]] = [(e.key, (_REJECTED, e, reason)) for e, reason in rejected]
     if partial:
         # A batch's answers are known once its last event has arrived.
