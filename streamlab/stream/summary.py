@@ -136,7 +136,10 @@ def summarize(
         keep={"answers": updates_mode, "rejected": "all"},
     )
     check_keys(key for key, _ in result["answers"] if key != _ALL)
-    rows = [(known_at, OVERALL if key == _ALL else key, *stats) for key, (known_at, stats) in result["answers"]]
+    answers = result["answers"]
+    # Each key's answers, then those for all keys: at the same known_at, a key's answer is listed first.
+    rows = [(known_at, key, *stats) for key, (known_at, stats) in answers if key != _ALL]
+    rows += [(known_at, OVERALL, *stats) for key, (known_at, stats) in answers if key == _ALL]
     # Each key's last answer is its final one; the table's overall row is merged from those.
     final = {key: tuple(stats) for known_at, key, *stats in rows if key != OVERALL}
     table = table_from_stats(final)
