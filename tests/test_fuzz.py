@@ -38,6 +38,7 @@ from streamlab.compare import agree
 from streamlab.events import COURSE_START, Event, pipe, take
 from streamlab.fraud import Rules, agree_alerts
 from streamlab.orders import KINDS, OrderEvent, OutOfOrderError, order_pipe
+from streamlab.panes import reconcile as panes_reconcile
 from streamlab.purchases import CardProfile, Purchase, purchases
 from streamlab.stream import StreamError
 from streamlab.windows import Fold, Session, Sliding, Tumbling, reconcile
@@ -265,6 +266,12 @@ def _windows_agree(b: Any, s: Any) -> str | None:
     return None if verdict.ok else verdict.message()
 
 
+def _panes_agree(b: Any, s: Any) -> str | None:
+    accounts = panes_reconcile(b, s)
+    wrong = accounts[~accounts["agree"]]
+    return None if wrong.empty else f"batch = stream + dropped fails in {len(wrong)} windows:\n{wrong.head(3)}"
+
+
 def _changelogs_agree(b: Any, s: Any) -> str | None:
     try:
         pd.testing.assert_frame_equal(b.changes, s.changes)
@@ -295,11 +302,11 @@ HOSTILE_EVENTS: list[Any] = [None, 42, "events", b"x", {"a": 1}, object(), [1, 2
 
 def _driver_case(rng: random.Random) -> tuple[str, Callable[[], Any], Callable[[], Any], Callable, set[str]]:
     """One driver pair with mostly good arguments and maybe one hostile: (name, batch call, stream call, agree, hostile)."""
-    pair = rng.choice(("summarize", "windowed", "tumbling", "sliding", "session", "orders_changelog",
+    pair = rng.choice(("summarize", "windowed", "tumbling", "sliding", "session", "panes", "orders_changelog",
                        "orders_table", "detect_fraud"))
     hostile: set[str] = set()
     common: dict[str, Any] = {}
-    if pair in ("summarize", "windowed", "tumbling", "sliding", "session"):
+    if pair in ("summarize", "windowed", "tumbling", "sliding", "session", "panes"):
         events: Any = _sales(rng)
     elif pair.startswith("orders"):
         events = _orders(rng)
@@ -323,6 +330,17 @@ def _driver_case(rng: random.Random) -> tuple[str, Callable[[], Any], Callable[[
         stream_only["keep_updates"] = rng.choice((True, False))
     if pair in ("windowed", "tumbling", "sliding", "session"):
         common["delay"] = rng.choice((0, 1, 2.5, timedelta(seconds=30)))
+        if rng.random() < 0.2:
+            common["fold"] = Fold("biggest", lambda: -math.inf,
+                                  lambda acc, e: max(acc, e.value if e.value == e.value else -math.inf), max)
+    if pair == "panes":
+        common["window"] = _window(rng)
+        common["watermark"] = rng.choice((0, 1, 2.5, timedelta(seconds=30)))
+        common["mode"] = rng.choice(("discarding", "accumulating", "retracting"))
+        if rng.random() < 0.5:
+            common["allowed_lateness"] = rng.choice((0, 2, timedelta(seconds=10)))
+        elif rng.random() < 0.3 and not isinstance(common["window"], Session):
+            common["lateness"] = "bytewax"  # bytewax's rule: no allowed lateness, no sessions
         if rng.random() < 0.2:
             common["fold"] = Fold("biggest", lambda: -math.inf,
                                   lambda acc, e: max(acc, e.value if e.value == e.value else -math.inf), max)
@@ -355,9 +373,11 @@ def _driver_case(rng: random.Random) -> tuple[str, Callable[[], Any], Callable[[
             target = common if name in common else stream_only if name in stream_only else batch_only
             target[name] = value
         hostile.add(name)
+        if name == "watermark":
+            hostile.add("delay")  # a number for watermark means Delay(delay=that number)
         if name == "events":
             hostile |= {"event", "events", "purchase", "purchases", "order"}
-    positional = {"windowed": ["window"], "tumbling": ["length"], "sliding": ["length", "slide"],
+    positional = {"windowed": ["window"], "panes": ["window"], "tumbling": ["length"], "sliding": ["length", "slide"],
                   "session": ["gap"], "detect_fraud": ["profiles"]}.get(pair, [])
     args = [common.pop(name) for name in positional if name in common]
     b_fn, s_fn = getattr(batch, pair), getattr(stream, pair)
@@ -369,7 +389,7 @@ def _driver_case(rng: random.Random) -> tuple[str, Callable[[], Any], Callable[[
         b_call = (lambda: b_fn(events, *args, **common, **batch_only))
         s_call = (lambda: s_fn(events, *args, **common, **stream_only))
     check = {"summarize": _summaries_agree, "orders_changelog": _changelogs_agree, "orders_table": _tables_agree,
-             "detect_fraud": _detections_agree}.get(pair, _windows_agree)
+             "detect_fraud": _detections_agree, "panes": _panes_agree}.get(pair, _windows_agree)
     described = f"{pair}({type(events).__name__}, {args!r:.60}, {common!r:.120}, stream {stream_only}, batch {batch_only})"
     return described, b_call, s_call, check, hostile
 
