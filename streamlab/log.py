@@ -485,6 +485,8 @@ class Log:
                 text = f.read()
         except FileNotFoundError:
             return 0
+        if not text:
+            return 0  # created, then the writer was killed before writing it: the records' own offsets tell
         if not text.strip().isdigit():
             raise CorruptLogError(f"partition {partition}: its high-water mark file is damaged: {text[:40]!r}")
         return int(text)

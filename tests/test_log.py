@@ -555,3 +555,16 @@ def test_fsync_mode_writes_the_same_log(tmp_path):
     assert plain.fsync is False and synced.fsync is True
     with pytest.raises(TypeError, match="fsync must be True or False, got 'yes'"):
         Log.open(synced.path, fsync="yes")
+
+
+def test_a_high_water_mark_file_left_empty_by_a_kill_is_no_damage(log):
+    key = key_in(log, 0)
+    log.append(key, 1)
+    (log.path / "partition-0.hwm").write_bytes(b"")  # created, then the writer killed before writing it
+    reopened = Log.open(log.path)
+    assert reopened.check() == [] and reopened.end_offset(0) == 1
+    assert reopened.append(key, 2).offset == 1
+    (log.path / "partition-0.hwm").write_bytes(b"garbage")
+    with pytest.raises(CorruptLogError, match="partition 0: its high-water mark file is damaged"):
+        Log.open(log.path).check()
+
