@@ -12,13 +12,16 @@ from streamlab import stream
 from streamlab.bench import TIMED, AnswerMismatch, Benchmark, Contender, check_answers, main, measure, table
 from streamlab.bench import fraud as fraud_bench
 from streamlab.bench import log as log_bench
+from streamlab.bench import panes as panes_bench
 from streamlab.bench import summary as summary_bench
 from streamlab.bench import windows as windows_bench
 from streamlab.bench.windows import window_loop
 from streamlab.events import pipe, take
+from streamlab.panes import Delay, loop
 from streamlab.windows import CLOSED_AT_END, Session, Sliding, Tumbling
 
-MODULES = {"summary": summary_bench, "windows": windows_bench, "fraud": fraud_bench, "log": log_bench}
+MODULES = {"summary": summary_bench, "windows": windows_bench, "panes": panes_bench, "fraud": fraud_bench,
+           "log": log_bench}
 
 
 def test_quick_runs_every_benchmark_and_prints_each_table(tmp_path, capsys):
@@ -69,6 +72,7 @@ PROFILES = fraud_bench.purchases(seed=fraud_bench.SEED).profiles
 @pytest.mark.parametrize(("name", "wrong"), [
     ("summary", lambda events: events[:-1]),
     ("windows", lambda events: events[:-1]),
+    ("panes", lambda events: events[:-1]),
     ("fraud", _without_first_bad_purchase),
 ])
 def test_a_reference_that_misses_one_event_is_caught(name, wrong):
@@ -139,3 +143,26 @@ def test_the_report_gives_median_and_spread_of_each_ratio():
     assert "median of 5 interleaved rounds (min–max)" in text
     fancy = next(line for line in text.splitlines() if line.startswith("| **fancy**"))
     assert fancy.count("×") == 2 and "–" in fancy
+
+
+def _windows_close_when_the_next_event_arrives(events, length=panes_bench.LENGTH, delay=panes_bench.DELAY):
+    # A loop that closes a window only when an event comes, not when the clock brings the watermark there.
+    answer = panes_bench.idiomatic_loop(events, length, delay)
+    later = {row[:3]: next((e.arrival_time for e in events if e.arrival_time >= row[5]), row[5]) for row in answer.panes}
+    return answer._replace(panes=[(*row[:5], later[row[:3]], row[6]) for row in answer.panes])
+
+
+def test_a_panes_reference_that_closes_windows_at_arrivals_only_is_caught(monkeypatch):
+    bench = panes_bench.benchmark(quick=True)
+    group = bench.groups[0]
+    bench.groups[0] = dataclasses.replace(group, reference=Contender(
+        group.reference.label, _windows_close_when_the_next_event_arrives, group.reference.check))
+    with pytest.raises(AnswerMismatch, match="pane"):
+        check_answers(bench)
+
+
+@pytest.mark.parametrize("delay", [0, 3, 30])
+def test_the_idiomatic_panes_loop_gives_the_engines_answer(delay):
+    events = take(pipe(seed=5, keys=4, disorder=20, delays="long_tail", missing=0.02), 2000)
+    engine = loop(events, panes_bench.WINDOW, watermark=Delay(delay))
+    assert panes_bench.same_panes(engine, panes_bench.idiomatic_loop(events, delay=timedelta(seconds=delay))) is None

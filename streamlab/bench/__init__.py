@@ -1,7 +1,7 @@
 """Benchmarks you can trust: every computation timed against a plain Python loop with the same semantics.
 
 Run ``python -m streamlab.bench`` for every timing benchmark, or name some:
-``python -m streamlab.bench summary log windows fraud`` (``memory``, which
+``python -m streamlab.bench summary log windows panes fraud`` (``memory``, which
 starts fresh processes over 10 M events, runs only when named). ``--quick``
 runs them on small inputs, in two rounds: the test suite uses it to check the
 answers, never the speed.
@@ -70,7 +70,7 @@ __all__ = [
 #: The seed of every benchmark's input: the same input on every run.
 SEED = 2026
 #: The timing benchmarks, run by default, in the order of the lessons.
-TIMED: tuple[str, ...] = ("summary", "log", "windows", "fraud")
+TIMED: tuple[str, ...] = ("summary", "log", "windows", "panes", "fraud")
 #: Benchmarks run only when named (they take minutes and start processes of their own).
 ON_REQUEST: tuple[str, ...] = ("memory",)
 #: Rounds of a full run, and of a quick one.

@@ -1,10 +1,11 @@
-"""Peak memory of lesson 01's two drivers as the events grow, each run in a fresh process.
+"""Peak memory as the events grow, each run in a fresh process: lesson 01's two drivers, lesson 04's panes.
 
 ``python -m streamlab.bench memory`` (it runs only when named: over 10 M
 events it takes minutes) summarizes 1 M and 10 M events from the pipe with
 each driver, each in a fresh process, and reports each process's peak
 resident memory. The stream's state is bounded by the number of keys; the
-batch driver holds the whole pile.
+batch driver holds the whole pile. Then lesson 04's panes stream over the same
+numbers of events: its state is bounded by the windows it holds open.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import sys
 
 from streamlab import batch, pipe, stream
 from streamlab.bench import SEED
+from streamlab.panes import Delay, check_settings
+from streamlab.stream import run
+from streamlab.stream.panes import panes_flow
+from streamlab.windows import Tumbling
 
 SIZES, QUICK_SIZES = (1_000_000, 10_000_000), (2_000, 20_000)
 DRIVERS = ("stream", "batch")
@@ -36,6 +41,11 @@ def _child(driver: str, events: int) -> None:
         stream.summarize(p, limit=events, keep_updates=False)
     elif driver == "batch":
         batch.summarize(p, limit=events)
+    elif driver == "panes":
+        # Lesson 04's stream, handing its panes on (only the latest batch's kept), no watermark trace kept.
+        settings = check_settings(Tumbling(60), Delay(5))
+        run(panes_flow(settings, keep_watermark=False), pipe(seed=SEED, keys=10, disorder=20), limit=events,
+            keep="latest")
     elif driver != "none":
         raise SystemExit(f"unknown driver {driver!r}")
     print(_peak_rss_kib() / 1024)
@@ -73,6 +83,16 @@ def report(quick: bool = False) -> str:
     for driver in DRIVERS:
         cells = " | ".join(f"{memory[driver, s]:,.0f}" for s in sizes)
         lines.append(f"| {driver} | {cells} | {memory[driver, sizes[-1]] / memory[driver, sizes[0]]:.2f}× |")
+    panes = {size: peak_rss_mib("panes", size) for size in sizes}
+    lines += [
+        "",
+        "### Lesson 04: peak memory of the panes stream (one-minute windows, 10 keys, watermark 5 s behind)",
+        "",
+        "| driver | " + " | ".join(f"{s:,} events" for s in sizes) + " | growth |",
+        "|---|" + "---|" * (len(sizes) + 1),
+        "| stream.panes | " + " | ".join(f"{panes[s]:,.0f}" for s in sizes)
+        + f" | {panes[sizes[-1]] / panes[sizes[0]]:.2f}× |",
+    ]
     return "\n".join(lines) + "\n"
 
 
