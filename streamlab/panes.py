@@ -274,7 +274,10 @@ def check_settings(
     """
     window = check_window(window)
     if isinstance(watermark, (numbers.Real, timedelta)) and not isinstance(watermark, bool):
-        watermark = Delay(watermark)
+        try:
+            watermark = Delay(watermark)
+        except (ValueError, TypeError) as error:  # say which argument it was: the caller wrote watermark=
+            raise type(error)(str(error).replace("delay", "watermark (its delay)", 1)) from None
     if not isinstance(watermark, (Delay, Schedule)):
         raise TypeError(f"watermark must be Delay(...), Schedule(...) or a delay in seconds, got {watermark!r}")
     late = _duration("allowed_lateness", allowed_lateness, positive=False)

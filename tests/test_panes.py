@@ -219,6 +219,7 @@ def test_bytewax_rule_matches_bytewax_windowing_exactly():
     (dict(allowed_lateness=-1), "allowed_lateness must be >= 0, got -1"),
     (dict(trigger=Trigger(early_every=10), lateness="sooner"), "lateness must be one of"),
     (dict(watermark="5s"), "watermark must be Delay"),
+    (dict(watermark=-5), r"watermark \(its delay\) must be >= 0, got -5"),
     (dict(lateness="bytewax", allowed_lateness=5), "allowed_lateness must be 0"),
 ])
 def test_bad_settings_name_the_parameter_and_the_value(bad, message):
