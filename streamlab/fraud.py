@@ -23,7 +23,7 @@ blame a pair by where its swipes are, not by which arrived first, so the alerts
 do not depend on arrival order: the stream (arrival order) and the batch job
 (event-time order) raise the same alerts. One limit makes that true: the stream
 only remembers so much (:attr:`Rules.retention`). So each card has a watermark,
-as in lesson 04: its newest event time seen minus ``allowed_lateness``; a
+as in lesson 04: its newest event time seen minus ``delay``; a
 purchase that arrives behind its card's watermark is routed aside
 (:data:`TOO_LATE`) by both drivers, never half-checked.
 
@@ -100,7 +100,7 @@ INFINITE_AMOUNT = "infinite amount"
 NEGATIVE_AMOUNT = "negative amount"
 MISSING_LOCATION = "missing location (latitude or longitude is None or NaN)"
 BAD_LOCATION = "location out of range (latitude -90 to 90, longitude -180 to 180)"
-TOO_LATE = "arrived too late: more than allowed_lateness behind its card's newest purchase"
+TOO_LATE = "arrived too late: more than delay behind its card's newest purchase"
 # SKEW, "arrived before it happened (clock skew)", is lesson 04's reason, in the same words.
 REASONS: tuple[str, ...] = (
     UNKNOWN_CARD, SKEW, MISSING_AMOUNT, INFINITE_AMOUNT, NEGATIVE_AMOUNT, MISSING_LOCATION, BAD_LOCATION, TOO_LATE,
@@ -166,8 +166,9 @@ class Rules:
     burst_window: timedelta = timedelta(minutes=10)
     #: More than this many times the card's usual maximum is a big amount.
     amount_factor: float = 3.0
-    #: How far behind its card's newest purchase a purchase may arrive and still be checked.
-    allowed_lateness: timedelta = timedelta(hours=1)
+    #: How long each card's watermark waits behind its newest purchase (lesson 04's delay): a purchase
+    #: arriving further behind than this is too late to be checked.
+    delay: timedelta = timedelta(hours=1)
     #: Rules of your own, called after the built-in ones (see above); none by default.
     extra: tuple[Callable[[Purchase, CardProfile, CardHistory, Rules], list[Alert]], ...] = ()
 
@@ -185,7 +186,7 @@ class Rules:
                 raise ValueError(f"{name} must be a finite number >= 0, got {_describe(value)}")
         if not isinstance(self.burst_count, int) or isinstance(self.burst_count, bool) or self.burst_count < 2:
             raise ValueError(f"burst_count must be an int >= 2, got {_describe(self.burst_count)}")
-        for name in ("burst_window", "allowed_lateness"):
+        for name in ("burst_window", "delay"):
             value = getattr(self, name)
             if not isinstance(value, timedelta) or value < timedelta(0):
                 raise ValueError(f"{name} must be a timedelta >= 0, got {value!r}")
@@ -204,7 +205,7 @@ class Rules:
     @functools.cached_property
     def retention(self) -> timedelta:
         """How long (in event time) behind its newest swipe a card's history must reach back."""
-        return max(self.travel_horizon, self.burst_window) + self.allowed_lateness
+        return max(self.travel_horizon, self.burst_window) + self.delay
 
 
 #: The rules with their default thresholds.
@@ -269,14 +270,14 @@ def too_late(event_time: datetime, newest: datetime | None, rules: Rules = RULES
 
     ``newest`` is the latest event time among the card's purchases that arrived
     before this one and were checked (``None`` if there are none); ``newest -
-    allowed_lateness`` is the card's watermark, as in lesson 04, and a purchase
+    delay`` is the card's watermark, as in lesson 04, and a purchase
     behind it is late.
 
     >>> from streamlab.events import COURSE_START as T
     >>> too_late(T, T + timedelta(minutes=59)), too_late(T, T + timedelta(minutes=61))
     (False, True)
     """
-    return newest is not None and event_time < newest - rules.allowed_lateness
+    return newest is not None and event_time < newest - rules.delay
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,7 +212,7 @@ def test_alerts_do_not_depend_on_arrival_order(seed, rnd):
     pile = p.take(800)
     shuffled = pile[:]
     rnd.shuffle(shuffled)
-    patient = Rules(allowed_lateness=timedelta(days=2))  # nothing is too late: every order must agree
+    patient = Rules(delay=timedelta(days=2))  # nothing is too late: every order must agree
     in_order = batch.detect_fraud(pile, p.profiles, rules=patient)
     assert agree_alerts(in_order, stream.detect_fraud(shuffled, p.profiles, rules=patient, batch_size=5)).ok
     assert agree_alerts(in_order, batch.detect_fraud(shuffled, p.profiles, rules=patient)).ok
@@ -227,7 +227,7 @@ def test_both_drivers_route_the_same_purchases_aside_as_too_late(seed, rnd):
     for i in range(0, len(pile) - 40, 40):
         j = i + rnd.randrange(1, 40)
         pile[i], pile[j] = pile[j], pile[i]
-    strict = Rules(allowed_lateness=timedelta(minutes=1))
+    strict = Rules(delay=timedelta(minutes=1))
     b = batch.detect_fraud(pile, p.profiles, rules=strict)
     s = stream.detect_fraud(pile, p.profiles, rules=strict, batch_size=3)
     assert agree_alerts(b, s).ok
@@ -274,7 +274,7 @@ def test_burst_needs_burst_count_small_charges_within_the_window():
 def test_burst_membership_is_the_same_in_every_arrival_order():
     profiles = {"c": profile("c", "Paris")}
     charges = [swipe(f"s{i}", "c", "Paris", 1.0, m) for i, m in enumerate((0, 3, 7, 18, 19, 30))]
-    patient = Rules(allowed_lateness=timedelta(hours=2))
+    patient = Rules(delay=timedelta(hours=2))
     orders = list(itertools.permutations(charges))
     assert len(orders) == 720
     for order in orders:
@@ -326,7 +326,7 @@ def test_history_forgets_what_no_later_purchase_can_need():
     span = history.swipes[-1].event_time - history.swipes[0].event_time
     assert span <= rules.retention
     assert len(history) <= rules.retention / timedelta(hours=1) + 1
-    assert rules.retention == rules.travel_horizon + rules.allowed_lateness
+    assert rules.retention == rules.travel_horizon + rules.delay
 
 
 def test_unknown_cards_get_no_state():
@@ -343,7 +343,7 @@ def test_unknown_cards_get_no_state():
         ({"min_distance_km": -1}, "min_distance_km must be a finite number >= 0, got -1"),
         ({"burst_count": 1}, "burst_count must be an int >= 2, got 1"),
         ({"burst_window": 10}, "burst_window must be a timedelta >= 0, got 10"),
-        ({"allowed_lateness": timedelta(-1)}, "allowed_lateness must be a timedelta >= 0"),
+        ({"delay": timedelta(-1)}, "delay must be a timedelta >= 0"),
         ({"amount_factor": math.nan}, "amount_factor must be a finite number > 0, got nan"),
     ],
 )

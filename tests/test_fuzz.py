@@ -146,7 +146,7 @@ GOOD_FIELDS: dict[type, dict[str, Any]] = {
     CardProfile: {"card": "card-0", "home_city": "Paris", "home_lat": 48.86, "home_lon": 2.35, "typical_amount": 20.0,
                   "usual_max": 80.0},
     Rules: {"max_speed_kmh": 1000.0, "min_distance_km": 100.0, "small_amount": 2.0, "burst_count": 3,
-            "burst_window": timedelta(minutes=10), "amount_factor": 3.0, "allowed_lateness": timedelta(hours=1),
+            "burst_window": timedelta(minutes=10), "amount_factor": 3.0, "delay": timedelta(hours=1),
             "extra": ()},
     Tumbling: {"length": timedelta(seconds=5), "align_to": T},
     Sliding: {"length": timedelta(seconds=10), "slide": timedelta(seconds=5), "align_to": T},
