@@ -62,7 +62,7 @@ import bisect
 import math
 import numbers
 import operator
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -87,6 +87,7 @@ __all__ = [
     "Window",
     "Windowed",
     "check_delay",
+    "check_delays",
     "open_on_arrival",
     "readable",
     "reconcile",
@@ -155,6 +156,21 @@ def check_delay(delay: timedelta | float) -> timedelta:
         # Far beyond any stream, and event_time - delay would leave the range of datetimes.
         raise ValueError(f"delay must be at most {MAX_DELAY.days} days, got {_show(delay)}")
     return td
+
+
+def check_delays(delays: object) -> list[timedelta]:
+    """Check a list of watermark delays to try, one after the other (each a timedelta or seconds, >= 0).
+
+    >>> check_delays([])
+    Traceback (most recent call last):
+    ...
+    ValueError: delays must hold at least one delay to try, got none
+    """
+    if isinstance(delays, (str, bytes)) or not isinstance(delays, Sequence):
+        raise TypeError(f"delays must be a list of delays (timedeltas or seconds), got {type(delays).__name__} {delays!r:.60}")
+    if not delays:
+        raise ValueError("delays must hold at least one delay to try, got none")
+    return [check_delay(delay) for delay in delays]
 
 
 def _seconds(td: timedelta) -> str:

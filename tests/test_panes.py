@@ -317,3 +317,9 @@ def test_the_stream_gives_the_loops_panes_whatever_the_batch_size(raw, window, w
 def test_a_slide_so_small_that_one_event_falls_in_too_many_windows_is_refused():
     with pytest.raises(ValueError, match="each event would fall in 3,600,000 windows"):
         Sliding(3600, slide=0.001)
+
+
+@pytest.mark.parametrize("delays, message", [([], "at least one delay"), ("5", "a list of delays"), ([-1], ">= 0")])
+def test_the_tradeoff_refuses_delays_it_cannot_try(delays, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        stream.panes_tradeoff(TRACE_A, Tumbling(10, align_to=T), delays)

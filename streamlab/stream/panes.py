@@ -47,7 +47,7 @@ from streamlab.panes import (
     check_settings,
 )
 from streamlab.stream.runner import DEFAULT_BATCH_SIZE, run
-from streamlab.windows import Fold, Window, in_arrival_order, reject_reason
+from streamlab.windows import Fold, Window, check_delays, in_arrival_order, reject_reason
 
 __all__ = ["panes", "panes_flow", "panes_tradeoff"]
 
@@ -198,7 +198,7 @@ def panes_tradeoff(
     """
     pile = list(in_arrival_order(events, limit, until))
     rows = []
-    for delay in delays:
+    for delay in check_delays(delays):
         result = panes(pile, window, watermark=Delay(delay, per=per), allowed_lateness=allowed_lateness,
                        mode=DISCARDING)
         p = result.panes

@@ -67,6 +67,7 @@ from streamlab.windows import (
     Window,
     Windowed,
     check_delay,
+    check_delays,
     check_fold,
     check_window,
     in_arrival_order,
@@ -374,11 +375,7 @@ def delay_tradeoff(
     """
     pile = list(in_arrival_order(events, limit, until))
     rows = []
-    if isinstance(delays, (str, bytes)) or not isinstance(delays, Sequence):
-        raise TypeError(f"delays must be a list of delays (timedeltas or seconds), got {type(delays).__name__} {delays!r:.60}")
-    if not delays:
-        raise ValueError("delays must hold at least one delay to try, got none")
-    for delay in delays:
+    for delay in check_delays(delays):
         result = windowed(pile, window, delay=delay)
         counted = result.events_read - len(result.rejected)
         closed = result.windows[result.windows["closed_by"] == CLOSED_BY_WATERMARK]
