@@ -23,6 +23,7 @@ partition file            a partition (one ordered, append-only sequence)
 :meth:`Consumer.lag`      consumer lag
 :meth:`Log.end_offset`    the log end offset, never lower than the high-water mark
 checksum, torn tail       record CRCs and log recovery after a crash
+:func:`compacted`         log compaction (``cleanup.policy=compact``)
 ========================  =====================================================
 
 On disk, a log is a directory: ``log.json`` (how many partitions), and per
@@ -110,6 +111,7 @@ __all__ = [
     "RestoredNewline",
     "TornTail",
     "UnknownConsumerError",
+    "compacted",
 ]
 
 FORMAT = 1
@@ -1018,3 +1020,29 @@ class Consumer:
         """Records in this consumer's partitions that it has not committed yet."""
         lag = self.log.lag(self.name)
         return sum(lag[p] for p in self.partitions)
+
+
+def compacted(log: Log) -> dict[str, Record]:
+    """The latest record of each key: what a compacted copy of ``log`` would keep (Kafka's ``cleanup.policy=compact``).
+
+    Compaction forgets every record that a later record with the same key
+    replaces, so what is left is a table: one row per key, its latest value.
+    All of a key's records are in one partition, in the order they were
+    appended, so "latest" is the one with the highest offset there. The log
+    itself is left as it is: this reads it and keeps every record's replacement.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     log = Log.create(pathlib.Path(tmp) / "orders", partitions=2)
+    ...     for key, kind in [("order-1", "placed"), ("order-2", "placed"), ("order-1", "paid")]:
+    ...         _ = log.append(key, {"kind": kind})
+    ...     {key: record.value["kind"] for key, record in sorted(compacted(log).items())}
+    {'order-1': 'paid', 'order-2': 'placed'}
+    """
+    if not isinstance(log, Log):
+        raise TypeError(f"log must be a streamlab.log.Log, got {type(log).__name__}")
+    latest: dict[str, Record] = {}
+    for record in log.records():
+        # Within a partition records come in offset order: a later one replaces an earlier one.
+        latest[record.key] = record
+    return latest

@@ -568,3 +568,35 @@ def test_a_high_water_mark_file_left_empty_by_a_kill_is_no_damage(log):
     with pytest.raises(CorruptLogError, match="partition 0: its high-water mark file is damaged"):
         Log.open(log.path).check()
 
+
+
+def test_compacted_keeps_the_latest_record_of_each_key_and_changes_nothing(log):
+    from streamlab.log import compacted
+
+    for key, value in [("a", 1), ("b", 1), ("a", 2), ("c", 1), ("a", 3), ("b", 2)]:
+        log.append(key, value)
+    before = list(log.records())
+    kept = compacted(log)
+    assert {k: r.value for k, r in kept.items()} == {"a": 3, "b": 2, "c": 1}
+    # The latest record is the one with the highest offset of its key, in its own partition.
+    for key, record in kept.items():
+        assert record.offset == max(r.offset for r in before if r.key == key)
+        assert record.partition == log.partition_for(key)
+    assert list(log.records()) == before
+    with pytest.raises(TypeError, match="streamlab.log.Log"):
+        compacted(str(log.path))
+
+
+def test_compacting_the_order_log_gives_the_table_of_orders(log):
+    from streamlab.log import compacted
+    from streamlab.orders import from_record, order_pipe, publish, read_log, replay, take
+
+    publish(log, take(order_pipe(seed=3), 800))
+    table = replay(read_log(log)).table
+    assert not replay(read_log(log)).rejected  # an order's latest event carries its whole row only if none is rejected
+    latest = {key: from_record(r) for key, r in compacted(log).items()}
+    assert set(latest) == set(table)
+    for key, event in latest.items():
+        order = table[key]
+        assert (event.customer, event.kind, event.amount, event.event_time) == (
+            order.customer, order.status, order.amount, order.updated_at)

@@ -381,3 +381,19 @@ def test_the_stream_refuses_what_is_not_an_order_event_or_a_frame():
         stream.orders_changelog([ev("o1", "placed", 0), "paid"])
     with pytest.raises(TypeError, match="the stream driver reads events one by one, not a DataFrame"):
         stream.orders_table(to_frame([ev("o1", "placed", 0)]))
+
+
+def test_the_compacted_order_log_is_the_table_and_a_rejected_latest_event_is_not(tmp_path):
+    from dataclasses import replace as changed
+
+    from streamlab.log import Log
+    from streamlab.orders import compacted_table, order_pipe, publish, read_log, replay, take
+
+    log = Log.create(tmp_path / "orders", partitions=3)
+    publish(log, take(order_pipe(seed=4), 600))
+    assert compacted_table(log).equals(replay(read_log(log)).frame())
+    # An event that does not fit is the order's latest record, but not its state: the two part.
+    last = list(read_log(log))[-1]
+    publish(log, [changed(last, amount=last.amount + 1)])
+    assert len(replay(read_log(log)).rejected) == 1
+    assert not compacted_table(log).equals(replay(read_log(log)).frame())
