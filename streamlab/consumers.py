@@ -19,16 +19,18 @@ True
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 
 from streamlab.log import Log
 from streamlab.orders import OrderEvent, from_record, publish
 
-__all__ = ["Fraud", "Loyalty", "Payments", "Reader", "consume", "follow"]
+__all__ = ["Delivery", "Fraud", "Loyalty", "Payments", "Reader", "consume", "crash_once", "follow"]
 
 
 class Reader(Protocol):
@@ -135,6 +137,74 @@ def consume(log: Log, reader: Reader, *, max_records: int | None = None, batch: 
         consumer.commit()
         handled += len(records)
     return handled
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a consumer that crashed once, then restarted, handled: every record's position, in handling order."""
+
+    commit: str
+    handled: list[tuple[int, int]]
+    crashed_on: tuple[int, int]
+    records: int
+
+    @property
+    def duplicates(self) -> list[tuple[int, int]]:
+        """Positions (partition, offset) handled more than once."""
+        return sorted(position for position, n in Counter(self.handled).items() if n > 1)
+
+    @property
+    def lost(self) -> int:
+        """Records of the log never handled."""
+        return self.records - len(set(self.handled))
+
+    @property
+    def guarantee(self) -> str:
+        """The delivery guarantee this order of handling and committing gives."""
+        return "at least once" if self.commit == "after" else "at most once"
+
+
+def crash_once(
+    log: Log, reader: Reader, *, commit: Literal["after", "before"], crash_at: int, batch: int = 100
+) -> Delivery:
+    """Feed ``reader`` from its consumer of ``log`` until caught up, the process dying once on the way.
+
+    Each poll of ``batch`` records is committed ``"after"`` handling them (at
+    least once) or ``"before"`` (at most once). The ``crash_at``-th record
+    (counted from 0) is never handled: the process dies just before, and a new
+    consumer, as a restarted process would open it, carries on from the offsets
+    committed on disk. ``reader`` stands for what the service changed in the
+    world (money taken, an email sent): it keeps what was done before the crash.
+
+    Committing after handling replays what was handled since the last commit
+    (duplicates, nothing lost); committing before loses the rest of the batch
+    (no duplicates). Deterministic: no threads, no clock.
+    """
+    if commit not in ("after", "before"):
+        raise ValueError(f"commit must be 'after' or 'before' (handling), got {commit!r}")
+    if not isinstance(crash_at, int) or isinstance(crash_at, bool) or crash_at < 0:
+        raise ValueError(f"crash_at must be an int >= 0 (the record the process dies on), got {crash_at!r}")
+    consumer = log.consumer(reader.name)
+    records = sum(log.lag(reader.name).values())
+    handled: list[tuple[int, int]] = []
+    crashed_on: tuple[int, int] | None = None
+    while polled := consumer.poll(batch):
+        if commit == "before":
+            consumer.commit()
+        for record in polled:
+            if crashed_on is None and len(handled) == crash_at:
+                crashed_on = (record.partition, record.offset)
+                break  # the process dies: what it read but did not commit is as if never read
+            reader.handle(from_record(record))
+            handled.append((record.partition, record.offset))
+        else:
+            if commit == "after":
+                consumer.commit()
+            continue
+        consumer = log.consumer(reader.name)  # the restart: from the offsets committed on disk
+    if crashed_on is None:
+        raise ValueError(f"crash_at={crash_at} is past the {records} records the consumer had to handle: no crash")
+    return Delivery(commit, handled, crashed_on, records)
 
 
 Capacity = int | Callable[[datetime], int]

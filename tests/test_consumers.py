@@ -112,3 +112,58 @@ def test_follow_refuses_readers_it_cannot_run(log):
         follow(log, order_pipe(), [Payments()], {}, until=T + timedelta(minutes=5))
     with pytest.raises(ValueError, match="follow needs at least one event"):
         follow(log, [], [Payments()], {"payments": 1}, until=T + timedelta(minutes=5))
+
+
+@pytest.mark.parametrize("crash_at, batch", [(130, 100), (0, 50), (299, 100), (57, 1)])
+def test_a_crash_between_handling_and_committing_duplicates_and_one_before_handling_loses(tmp_path, crash_at, batch):
+    from streamlab.consumers import crash_once
+
+    log = Log.create(tmp_path / "orders", partitions=3)
+    publish(log, take(order_pipe(seed=2), 400))
+    since_commit = crash_at % batch  # handled in the batch the process died in
+    log.add_consumer("payments")
+    once = crash_once(log, Payments(), commit="after", crash_at=crash_at, batch=batch)
+    assert (once.guarantee, once.lost, len(once.duplicates), len(once.handled)) == (
+        "at least once", 0, since_commit, 400 + since_commit)
+    assert sum(log.lag("payments").values()) == 0
+    assert once.crashed_on in set(once.handled)  # handled after the restart
+
+    rewind = log.consumer("payments")
+    rewind.seek_to_beginning()
+    rewind.commit()
+    at_most = crash_once(log, Payments(), commit="before", crash_at=crash_at, batch=batch)
+    lost = min(batch, 400 - crash_at + since_commit) - since_commit
+    assert (at_most.guarantee, at_most.duplicates, at_most.lost) == ("at most once", [], lost)
+    assert at_most.crashed_on not in set(at_most.handled)
+    assert sum(log.lag("payments").values()) == 0  # the lost records are behind the committed offsets
+
+
+def test_a_duplicate_counts_money_twice(tmp_path):
+    from streamlab.consumers import crash_once
+
+    log = Log.create(tmp_path / "orders", partitions=3)
+    publish(log, take(order_pipe(seed=2), 400))
+    log.add_consumer("payments")
+    right = Payments()
+    consume(log, right)
+    rewind = log.consumer("payments")
+    rewind.seek_to_beginning()
+    rewind.commit()
+    twice = Payments()
+    delivery = crash_once(log, twice, commit="after", crash_at=250, batch=100)
+    assert delivery.duplicates and twice.answer()["taken"] > right.answer()["taken"]
+    assert twice.answer()["events"] == right.answer()["events"] + len(delivery.duplicates)
+
+
+def test_crash_once_refuses_what_cannot_crash(tmp_path):
+    from streamlab.consumers import crash_once
+
+    log = Log.create(tmp_path / "orders", partitions=2)
+    publish(log, take(order_pipe(seed=2), 10))
+    log.add_consumer("payments")
+    with pytest.raises(ValueError, match="'after' or 'before'"):
+        crash_once(log, Payments(), commit="never", crash_at=3)
+    with pytest.raises(ValueError, match="crash_at must be"):
+        crash_once(log, Payments(), commit="after", crash_at=-1)
+    with pytest.raises(ValueError, match="past the 10 records"):
+        crash_once(log, Payments(), commit="after", crash_at=10)
