@@ -165,9 +165,17 @@ class Delivery:
 
 
 def crash_once(
-    log: Log, reader: Reader, *, commit: Literal["after", "before"], crash_at: int, batch: int = 100
+    log: Log,
+    reader: Reader,
+    *,
+    commit: Literal["after", "before"],
+    crash_at: int,
+    batch: int = 100,
+    name: str | None = None,
 ) -> Delivery:
     """Feed ``reader`` from its consumer of ``log`` until caught up, the process dying once on the way.
+
+    The consumer is ``name`` (the reader's own name by default); it must have been added to the log.
 
     Each poll of ``batch`` records is committed ``"after"`` handling them (at
     least once) or ``"before"`` (at most once). The ``crash_at``-th record
@@ -184,8 +192,9 @@ def crash_once(
         raise ValueError(f"commit must be 'after' or 'before' (handling), got {commit!r}")
     if not isinstance(crash_at, int) or isinstance(crash_at, bool) or crash_at < 0:
         raise ValueError(f"crash_at must be an int >= 0 (the record the process dies on), got {crash_at!r}")
-    consumer = log.consumer(reader.name)
-    records = sum(log.lag(reader.name).values())
+    name = reader.name if name is None else name
+    consumer = log.consumer(name)
+    records = sum(log.lag(name).values())
     handled: list[tuple[int, int]] = []
     crashed_on: tuple[int, int] | None = None
     while polled := consumer.poll(batch):
@@ -201,7 +210,7 @@ def crash_once(
             if commit == "after":
                 consumer.commit()
             continue
-        consumer = log.consumer(reader.name)  # the restart: from the offsets committed on disk
+        consumer = log.consumer(name)  # the restart: from the offsets committed on disk
     if crashed_on is None:
         raise ValueError(f"crash_at={crash_at} is past the {records} records the consumer had to handle: no crash")
     return Delivery(commit, handled, crashed_on, records)
