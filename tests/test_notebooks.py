@@ -10,10 +10,11 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if not p.name.endswith("_exercises.ipynb"))
 EVERY_NOTEBOOK = sorted(NOTEBOOKS.rglob("*.ipynb"))
 
-# Cells whose output depends on the machine (measured memory, thread scheduling), by what they run.
-# Each claim they support is asserted in a test: tests/test_memory.py, tests/test_queues.py.
+# Cells whose output depends on the machine (measured memory, thread scheduling) or on a sketch's own
+# randomness (datasketches seeds its KLL compaction from the clock), by what they run. Each claim they
+# support is asserted in a test: tests/test_memory.py, tests/test_queues.py, tests/test_sketches.py.
 EXEMPT = {
-    "01_pile_versus_pipe.ipynb": ["memory_growth(", "growth.iloc[0]"],
+    "01_pile_versus_pipe.ipynb": ["memory_growth(", "growth.iloc[0]", "median_accuracy("],
     "03_log_versus_queue.ipynb": ["deliveries.counts"],
 }
 
