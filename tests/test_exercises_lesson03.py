@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
+import bytewax.operators as op
 import pandas as pd
 import pytest
 
@@ -288,3 +289,138 @@ def test_once_per_record_accepts_correct_variants(variant):
 def test_once_per_record_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
     feedback = lesson03.once_per_record(wrong)
     assert feedback_says(feedback, hint), feedback
+
+
+# -- exercise 4: the table as a dataflow over the log ---------------------------------------------
+
+def folded(order, record):
+    try:
+        order = orders.apply(order, orders.from_record(record))
+    except orders.RejectedEvent:
+        pass
+    return order, order
+
+
+def by_order(records):
+    return op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), folded)
+
+
+def only_changes(records):
+    def step(order, record):
+        try:
+            new = orders.apply(order, orders.from_record(record))
+        except orders.RejectedEvent:
+            return order, []
+        return new, [new]
+
+    return op.stateful_flat_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
+
+
+def events_first(records):
+    events = op.map("decode", records, orders.from_record)
+    keyed = op.key_on("by_order", events, lambda e: e.order_id)
+
+    def step(order, event):
+        try:
+            return orders.apply(order, event), None
+        except orders.RejectedEvent:
+            return order, None
+
+    applied = op.stateful_map("apply", keyed, lambda order, event: (step(order, event)[0],) * 2)
+    return op.filter_value("placed_yet", applied, lambda order: order is not None)
+
+
+def fold_to_the_end(records):
+    keyed = op.key_on("by_order", records, lambda r: r.key)
+    return op.fold_final("table", keyed, lambda: None, lambda order, record: folded(order, record)[0])
+
+
+def blindly(records):
+    def step(order, record):
+        e = orders.from_record(record)
+        order = orders.Order(e.order_id, e.customer, e.kind, e.amount, e.event_time)
+        return order, order
+
+    return op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
+
+
+def never_catches(records):
+    def step(order, record):
+        order = orders.apply(order, orders.from_record(record))
+        return order, order
+
+    return op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
+
+
+def by_customer(records):
+    return op.stateful_map("apply", op.key_on("by_customer", records, lambda r: r.value["customer"]), folded)
+
+
+def by_partition(records):
+    return op.stateful_map("apply", op.key_on("by_partition", records, lambda r: str(r.partition)), folded)
+
+
+def emits_the_event(records):
+    def step(order, record):
+        event = orders.from_record(record)
+        return folded(order, record)[0], event
+
+    return op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
+
+
+def no_return(records):
+    op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), folded)
+
+
+def record_not_decoded(records):
+    def step(order, record):
+        try:
+            order = orders.apply(order, record)
+        except orders.RejectedEvent:
+            pass
+        return order, order
+
+    return op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
+
+
+def skips_the_first_version(records):
+    def step(order, record):
+        try:
+            new = orders.apply(order, orders.from_record(record))
+        except orders.RejectedEvent:
+            return order, []
+        return new, [new] if order is not None else []
+
+    return op.stateful_flat_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
+
+
+@pytest.mark.parametrize("variant", [by_order, only_changes, events_first, fold_to_the_end])
+def test_table_flow_accepts_correct_variants(variant):
+    feedback = lesson03.table_flow(variant)
+    assert feedback.ok, feedback.message
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (blindly, "took the status of an event that does not fit"),
+        (never_catches, "catch orders.RejectedEvent"),
+        (by_customer, "key the records by order id"),
+        (by_partition, "key the records by order id"),
+        (emits_the_event, "not the order event"),
+        (no_return, "return the stream your last step makes"),
+        (record_not_decoded, "orders.from_record(record) decodes it"),
+        (skips_the_first_version, "misses"),
+    ],
+)
+def test_table_flow_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
+    feedback = lesson03.table_flow(wrong)
+    assert feedback_says(feedback, hint), feedback.message
+    assert "/tmp" not in feedback.message and "streamlab-exercise" not in feedback.message
+
+
+def test_table_flow_not_implemented_is_not_yet():
+    def orders_flow(records):
+        raise NotImplementedError()
+
+    assert lesson03.table_flow(orders_flow).status == "not yet"

@@ -8,6 +8,9 @@
    handled, so that a crash replays a few records and loses none.
 3. ``once_per_record``: a function ``once_per_record(handle)`` wrapping a
    service's handler so that records replayed after a crash reach it only once.
+4. ``table_flow``: a function ``orders_flow(records)`` that takes the bytewax
+   stream of a log's records and returns the stream of ``(order id, Order)``
+   versions that builds the table of orders; run in a real dataflow reading the log.
 
 Each check builds its logs in a temporary directory (from the lesson's order
 pipe and from fresh ones) and never shows where: a message that would name the
@@ -30,10 +33,10 @@ import pandas as pd
 from streamlab.consumers import Payments
 from streamlab.events import COURSE_START, arrived_before
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.log import Log, Record
-from streamlab.orders import OrderEvent, from_record, order_pipe, publish
+from streamlab.log import Log, Record, compacted
+from streamlab.orders import Order, OrderEvent, RejectedEvent, from_record, order_pipe, publish, read_log, replay
 
-__all__ = ["Crash", "at_least_once", "once_per_record", "time_lag"]
+__all__ = ["Crash", "at_least_once", "once_per_record", "table_flow", "time_lag"]
 
 #: The lesson's log: the first hour of order pipe seed 7, in three partitions.
 LESSON_SEED = 7
@@ -53,12 +56,37 @@ def _events(seed: int | None) -> tuple[OrderEvent, ...]:
     return tuple(arrived_before(shop, COURSE_START + timedelta(minutes=45)))
 
 
+@functools.lru_cache(maxsize=1)
+def _disordered() -> tuple[OrderEvent, ...]:
+    """A fresh pipe's events as a log may hold them after trouble upstream.
+
+    For three orders, the *paid* event was appended before the *placed* one
+    (out of order); one *placed* event was appended twice (a producer that
+    retried after a timeout). The rule rejects all of those.
+    """
+    events = list(_events(11))
+    moved = 0
+    for order_id in dict.fromkeys(e.order_id for e in events if e.kind == "paid"):
+        if moved == 3:
+            break
+        placed = next(i for i, e in enumerate(events) if e.order_id == order_id and e.kind == "placed")
+        paid = next(i for i, e in enumerate(events) if e.order_id == order_id and e.kind == "paid")
+        events.insert(placed, events.pop(paid))
+        moved += 1
+    retried = next(i for i, e in enumerate(events) if e.kind == "placed" and i > len(events) // 2)
+    events.insert(retried + 5, events[retried])
+    return tuple(events)
+
+
 @contextlib.contextmanager
-def _scratch_log(seed: int | None) -> Iterator[Log]:
-    """A fresh log holding the check's events, in a temporary directory whose path no message shows."""
+def _scratch_log(seed: int | None | str) -> Iterator[Log]:
+    """A fresh log holding the check's events, in a temporary directory whose path no message shows.
+
+    ``seed``: None for the lesson's hour, an int for a fresh pipe, ``"disordered"`` for :func:`_disordered`.
+    """
     with tempfile.TemporaryDirectory(prefix="streamlab-exercise-") as tmp:
         log = Log.create(Path(tmp) / "orders", partitions=PARTITIONS)
-        publish(log, _events(seed))
+        publish(log, _disordered() if seed == "disordered" else _events(seed))
         try:
             yield log
         except (Mistake, NotImplementedError):
@@ -422,3 +450,131 @@ def once_per_record(fn: Callable[[Callable[[Record], Any]], Callable[[Record], A
         f"{n1} and {n2} deliveries, of which {r1} and {r2} were replays after {c1} and {c2} crashes: handle saw every "
         "record exactly once, so payments counted each amount once."
     )
+
+
+# -- 4. The table as a dataflow over the log -------------------------------------------------------
+
+_NOT_A_STREAM = (
+    "return the stream your last step makes (op.stateful_map returns it), a stream of (order id, order) pairs; "
+    "you returned {what}."
+)
+
+
+def _run_table_flow(fn: Callable[[Any], Any], log: Log) -> list[Any]:
+    """Run ``fn`` as the exercise does: the log's records in (``LogSource``), whatever it returns collected."""
+    # Imported here: the other checks of this lesson need no bytewax.
+    import bytewax.operators as op
+    from bytewax.dataflow import Dataflow, Stream
+    from bytewax.errors import BytewaxRuntimeError
+    from bytewax.testing import TestingSink, run_main
+
+    from streamlab.stream import LogSource
+
+    flow = Dataflow("orders_table_check")
+    out = fn(op.input("log", flow, LogSource(log)))
+    if not isinstance(out, Stream):
+        raise Mistake(_NOT_A_STREAM.format(what="None" if out is None else f"a {type(out).__name__}"))
+    items: list[Any] = []
+    op.output("collect", out, TestingSink(items))
+    try:
+        run_main(flow)
+    except BytewaxRuntimeError as error:
+        cause = error.__cause__ or error
+        while isinstance(cause, BytewaxRuntimeError) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, NotImplementedError):
+            raise cause from None
+        if isinstance(cause, RejectedEvent):
+            raise Mistake(
+                f"orders.apply refused an event ({cause.reason}) and your dataflow stopped. Some events do not fit "
+                "their order (here one came before its order was placed, or twice): catch orders.RejectedEvent and "
+                "keep the order as it was."
+            ) from None
+        if isinstance(cause, ValueError) and "applied to order" in str(cause):
+            raise Mistake(_KEY_BY_ORDER) from None
+        if isinstance(cause, AttributeError) and "Record" in str(cause):
+            raise Mistake(
+                f"your step got a log record, not an order event ({cause}): orders.from_record(record) decodes it."
+            ) from None
+        raise Mistake(f"your dataflow stopped: {type(cause).__name__}: {cause}") from None
+    return items
+
+
+_KEY_BY_ORDER = (
+    "key the records by order id (op.key_on with record.key): the state of a step is kept per key, and each "
+    "order's state is that order. Keyed by anything else, one state mixes several orders."
+)
+
+
+def _table_of(items: list[Any]) -> dict[Any, Any]:
+    """The learner's table: the latest version emitted per key (``None``: no order yet)."""
+    table: dict[Any, Any] = {}
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise Mistake(
+                f"your stream must carry (order id, order) pairs, as op.key_on and op.stateful_map make them; "
+                f"one item was {item!r:.80}."
+            )
+        key, value = item
+        if value is not None:
+            table[key] = value
+    return table
+
+
+@checker
+def table_flow(fn: Callable[[Any], Any]) -> Feedback:
+    """Check ``orders_flow(records)``: run in a dataflow reading a log, its last version per order is the table."""
+    sizes = []
+    for seed in (None, 5, "disordered"):
+        with _scratch_log(seed) as log:
+            items = _run_table_flow(fn, log)
+            want = replay(read_log(log)).table
+            got = _table_of(items)
+            if not got:
+                raise Mistake("your dataflow emitted no order: emit each order's new version (the state you return).")
+            odd = next((v for v in got.values() if not isinstance(v, Order)), None)
+            if odd is not None:
+                what = "log record" if isinstance(odd, Record) else "order event" if isinstance(odd, OrderEvent) \
+                    else type(odd).__name__
+                raise Mistake(
+                    f"emit the order (an orders.Order, what orders.apply returns), not the {what}: the table holds "
+                    "what each order is now, not what happened to it."
+                )
+            if set(got) != set(want):
+                if set(got) <= {o.customer for o in want.values()} or set(got) <= {str(p) for p in range(PARTITIONS)}:
+                    raise Mistake(_KEY_BY_ORDER)
+                extra = set(got) - set(want)
+                if extra:
+                    raise Mistake(
+                        f"your table has {len(extra)} keys that are no order of the log: {_KEY_BY_ORDER}"
+                    )
+                raise Mistake(
+                    f"your table misses {len(set(want) - set(got))} of the log's {len(want)} orders: emit every "
+                    "order's version, including the first (placed)."
+                )
+            if any(v.order_id != k for k, v in got.items()):
+                raise Mistake(_KEY_BY_ORDER)
+            wrong = [k for k in want if got[k] != want[k]]
+            if wrong:
+                latest = {k: from_record(r) for k, r in compacted(log).items()}
+                blind = all(
+                    (got[k].status, got[k].updated_at) == (latest[k].kind, latest[k].event_time) for k in wrong
+                )
+                if blind:
+                    raise Mistake(
+                        f"{len(wrong)} orders took the status of an event that does not fit them (one that came "
+                        "before its order was placed, or came twice). Don't build the order from the event alone: "
+                        "orders.apply(order, event) checks it against the order as it is, and raises "
+                        "orders.RejectedEvent for such an event; then keep the order as it was."
+                    )
+                raise Mistake(
+                    f"{len(wrong)} of {len(want)} orders differ from the batch table: fold each order's events with "
+                    "orders.apply(order, event), starting from None."
+                )
+            sizes.append(len(want))
+    return correct(
+        f"your dataflow read each log through LogSource and its latest version of every order is the batch table: "
+        f"{sizes[0]} orders in the lesson's hour, {sizes[1]} in a fresh log, and {sizes[2]} in a log with events out "
+        "of order and one appended twice, which you left out as the rule says."
+    )
+
