@@ -424,3 +424,9 @@ def test_table_flow_not_implemented_is_not_yet():
         raise NotImplementedError()
 
     assert lesson03.table_flow(orders_flow).status == "not yet"
+
+
+def test_a_flow_that_raises_prints_no_rust_panic_into_the_cell(capfd):
+    feedback = lesson03.table_flow(never_catches)
+    assert feedback_says(feedback, "catch orders.RejectedEvent")
+    assert "panicked" not in capfd.readouterr().err

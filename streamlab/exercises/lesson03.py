@@ -469,6 +469,7 @@ def _run_table_flow(fn: Callable[[Any], Any], log: Log) -> list[Any]:
     from bytewax.testing import TestingSink, run_main
 
     from streamlab.stream import LogSource
+    from streamlab.stream.runner import quiet_rust_errors
 
     flow = Dataflow("orders_table_check")
     out = fn(op.input("log", flow, LogSource(log)))
@@ -477,7 +478,8 @@ def _run_table_flow(fn: Callable[[Any], Any], log: Log) -> list[Any]:
     items: list[Any] = []
     op.output("collect", out, TestingSink(items))
     try:
-        run_main(flow)
+        with quiet_rust_errors():  # a step of theirs that raises must not print bytewax's panic notice in the cell
+            run_main(flow)
     except BytewaxRuntimeError as error:
         cause = error.__cause__ or error
         while isinstance(cause, BytewaxRuntimeError) and cause.__cause__ is not None:

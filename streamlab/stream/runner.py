@@ -34,7 +34,7 @@ from bytewax.testing import TestingSink, run_main
 
 from streamlab.events import MAX_BATCH_SIZE, Event, bounded, check_count
 
-__all__ = ["DEFAULT_BATCH_SIZE", "EventSource", "LatestSink", "Run", "StreamError", "run"]
+__all__ = ["DEFAULT_BATCH_SIZE", "EventSource", "LatestSink", "Run", "StreamError", "quiet_rust_errors", "run"]
 
 #: Events handed to the dataflow at a time. Batching costs no correctness and
 #: is worth 5-9x in throughput (see the benchmark in the README).
@@ -213,7 +213,7 @@ def run(
             collected[out_name] = {}
             sink = LatestSink(collected[out_name])
         op.output(f"collect_{out_name}", stream, sink)
-    with _short_rust_errors():
+    with quiet_rust_errors():
         try:
             run_main(flow)
         except BytewaxRuntimeError as err:
@@ -247,7 +247,7 @@ def _explain(err: BytewaxRuntimeError) -> StreamError:
 
 
 @contextmanager
-def _short_rust_errors() -> Iterator[None]:
+def quiet_rust_errors() -> Iterator[None]:
     """Keep bytewax's Rust panic notice (and any backtrace) out of the output: the error says it all.
 
     When a step raises, bytewax's Rust core prints "thread '<unnamed>' panicked
