@@ -439,3 +439,146 @@ def test_checks_leave_the_cached_data_alone():
     pd.testing.assert_frame_equal(lesson05._scored_cases()[0].alerts, before)
     assert lesson05.precision_recall(precision_recall).ok
     assert COURSE_START < lesson05._travel_cases()[0].day.pile[0].arrival_time
+
+
+# -- exercise 5: the engine's mapper ---------------------------------------------------------------
+
+from streamlab.fraud import CardHistory, check, decide, reject_reason, too_late  # noqa: E402
+
+
+def mapper_with_decide(history, purchase, card_table):
+    history = history if history is not None else CardHistory()
+    alerts, _reason = decide(purchase, card_table.get(purchase.card), history)
+    return history, alerts
+
+
+def mapper_in_four_parts(history, purchase, card_table):
+    """decide written out: route aside, too late, check, remember."""
+    profile = card_table.get(purchase.card)
+    if profile is None:
+        return None, []  # nothing to remember for an unknown card
+    history = history or CardHistory()
+    skew = purchase.arrival_time < purchase.event_time
+    if reject_reason(purchase.amount, purchase.lat, purchase.lon, known_card=True, clock_skew=skew) is not None:
+        return history, []
+    if too_late(purchase.event_time, history.newest):
+        return history, []
+    alerts = check(purchase, profile, history)
+    history.remember(purchase, alerts)
+    return history, alerts
+
+
+def mapper_yielding(history, purchase, card_table):
+    """Alerts as a tuple, the history created with the rules given."""
+    if history is None:
+        history = CardHistory(Rules())
+    return history, tuple(decide(purchase, card_table.get(purchase.card), history)[0])
+
+
+@pytest.mark.parametrize("variant", [mapper_with_decide, mapper_in_four_parts, mapper_yielding])
+def test_engine_mapper_accepts_correct_variants(variant):
+    feedback = lesson05.engine_mapper(variant)
+    assert feedback.ok, feedback.message
+
+
+def one_history_for_all():
+    shared = CardHistory()
+
+    def decide_card(history, purchase, card_table):
+        alerts, _ = decide(purchase, card_table.get(purchase.card), shared)
+        return shared, alerts
+
+    return decide_card
+
+
+def one_history_kept_aside():
+    shared = CardHistory()
+
+    def decide_card(history, purchase, card_table):
+        return None, decide(purchase, card_table.get(purchase.card), shared)[0]
+
+    return decide_card
+
+
+def forgets(history, purchase, card_table):
+    return CardHistory(), decide(purchase, card_table.get(purchase.card), CardHistory())[0]
+
+
+def checks_without_remembering(history, purchase, card_table):
+    history = history or CardHistory()
+    profile = card_table.get(purchase.card)
+    skew = purchase.arrival_time < purchase.event_time
+    if profile is None or reject_reason(purchase.amount, purchase.lat, purchase.lon, known_card=True, clock_skew=skew):
+        return history, []
+    return history, check(purchase, profile, history)
+
+
+def last_arrival_only(history, purchase, card_table):
+    fresh = CardHistory()
+    if history is not None:
+        fresh.remember(history)
+    alerts, reason = decide(purchase, card_table.get(purchase.card), fresh)
+    return (purchase if reason is None else history), alerts
+
+
+def skips_out_of_order(history, purchase, card_table):
+    history = history if history is not None else CardHistory()
+    if history.newest is not None and purchase.event_time < history.newest:
+        return history, []
+    return history, decide(purchase, card_table.get(purchase.card), history)[0]
+
+
+def no_card_table(history, purchase, card_table):
+    history = history if history is not None else CardHistory()
+    return history, decide(purchase, None, history)[0]
+
+
+def check_on_unknown_cards(history, purchase, card_table):
+    history = history or CardHistory()
+    alerts = check(purchase, card_table.get(purchase.card), history)
+    history.remember(purchase, alerts)
+    return history, alerts
+
+
+def emits_decide_as_is(history, purchase, card_table):
+    history = history if history is not None else CardHistory()
+    return history, decide(purchase, card_table.get(purchase.card), history)
+
+
+def alerts_only(history, purchase, card_table):
+    return decide(purchase, card_table.get(purchase.card), history or CardHistory())[0]
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (one_history_for_all(), "every card shares one history"),
+        (one_history_kept_aside(), "every card shares one history"),
+        (forgets, "the history is not remembered after the check"),
+        (checks_without_remembering, "the history is not remembered after the check"),
+        (last_arrival_only, "compared only with the one that arrived before it"),
+        (skips_out_of_order, "arrival order taken for event order"),
+        (no_card_table, "the card table is not used"),
+        (check_on_unknown_cards, "crashed on a card with no profile"),
+        (emits_decide_as_is, "not (alerts, reason)"),
+        (alerts_only, "must return a pair"),
+    ],
+)
+def test_engine_mapper_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
+    assert feedback_says(lesson05.engine_mapper(wrong), hint)
+
+
+def test_engine_mapper_not_implemented_is_not_yet():
+    def decide_card(history, purchase, card_table):
+        raise NotImplementedError()
+
+    assert lesson05.engine_mapper(decide_card).status == "not yet"
+
+
+def test_engine_cases_hold_the_edge_cases():
+    names = [name for name, _, _ in lesson05._engine_cases()]
+    _, edge, profiles = lesson05._engine_cases()[1]
+    assert "card-ghost" not in profiles and any(p.card == "card-ghost" for p in edge)
+    ooo = [p for p in edge if p.card == "card-ooo"]
+    assert ooo[0].event_time > ooo[1].event_time  # the first to arrive happened later
+    assert len(names) == 3

@@ -12,6 +12,10 @@
    rules, count, window)``, written once and plugged into both drivers
    (``Rules(extra=...)``); they must raise identical alerts, and flag exactly
    the swipes :func:`many_cities_batch` flags.
+5. ``engine_mapper``: ``decide_card(history, purchase, card_table)``, the
+   ``stateful_flat_map`` mapper of the lesson's plain dataflow: the card's
+   history as state, the library's rules called, the alerts emitted. The check
+   runs it in a bytewax dataflow keyed by card.
 
 The checks run the learner's function on the lesson's data (its bank, seed 8,
 and its adversarial trace) and on fresh data: hand-made pairs of swipes across
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import bytewax.operators as op
 import numpy as np
 import pandas as pd
 
@@ -44,9 +49,12 @@ from streamlab.fraud import (
     BURST,
     TRAVEL,
     Alert,
+    CardHistory,
     Detection,
     Rules,
     agree_alerts,
+    decide,
+    detect_loop,
     distance_km,
 )
 from streamlab.purchases import (
@@ -68,6 +76,7 @@ __all__ = [
     "CITY_COUNT",
     "CITY_WINDOW",
     "MANY_CITIES",
+    "engine_mapper",
     "evidence_complete",
     "many_cities",
     "many_cities_batch",
@@ -864,4 +873,245 @@ def many_cities(fn: Callable[..., Any]) -> Feedback:
     return correct(
         "written once, your rule runs in both drivers and they raise identical alerts, even when purchases arrive "
         "out of order, and it flags exactly the swipes the rule describes."
+    )
+
+
+# -- 5. The engine: the mapper of the plain dataflow -------------------------------------------------
+
+#: What the learner's mapper gets and returns: ``(history, purchase, card_table) -> (history, alerts)``.
+Mapper = Callable[[Any, Purchase, Mapping[str, CardProfile]], Any]
+
+
+class _NotAPair(Exception):
+    """The mapper returned something other than ``(state, alerts)``."""
+
+
+class _NotAlerts(Exception):
+    """The mapper emitted something other than alerts."""
+
+
+class _Shared(Exception):
+    """The mapper returned one state object for two cards."""
+
+
+def _edge_purchases() -> tuple[list[Purchase], dict[str, CardProfile]]:
+    """Hand-made: two swipes of a card out of arrival order, a card with no profile, a card swiped in three cities.
+
+    ``card-ooo``: Sydney at 10:00 arrives at 10:50, after its Singapore swipe of 10:30 (impossible);
+    then a Sydney swipe at 11:00. Only event time pairs them right. ``card-ghost`` has no profile.
+    ``card-trip``: home, then far away twice, each swipe arriving in order.
+    """
+    t = COURSE_START + timedelta(days=3, hours=10)
+    m = lambda n: timedelta(minutes=n)  # noqa: E731
+    s = lambda n: timedelta(seconds=n)  # noqa: E731
+    at = lambda city: merchant_location(CITIES[city], "café")  # noqa: E731
+
+    def swipe(pid: str, card: str, city: str, happened: datetime, delay: timedelta, amount: float = 25.0) -> Purchase:
+        lat, lon = at(city)
+        return Purchase(pid, card, f"{city} café", city, lat, lon, amount, happened, happened + delay)
+
+    home = lambda card, city: CardProfile(card, city, *at(city), 30.0, 120.0)  # noqa: E731
+    profiles = {card: home(card, city) for card, city in
+                (("card-ooo", "Sydney"), ("card-trip", "London"), ("card-quiet", "Paris"))}
+    swipes = [
+        swipe("e0", "card-trip", "London", t, s(2)),
+        swipe("e1", "card-ooo", "Singapore", t + m(30), s(3)),
+        swipe("e2", "card-ooo", "Sydney", t, m(50)),                 # arrives after e1: out of order
+        swipe("e3", "card-ghost", "Tokyo", t + m(31), s(2)),         # no profile: routed aside, never crashes
+        swipe("e4", "card-quiet", "Paris", t + m(32), s(2), 1.5),
+        swipe("e5", "card-trip", "New York", t + m(40), s(2)),
+        swipe("e6", "card-ghost", "Madrid", t + m(45), s(2)),
+        swipe("e7", "card-quiet", "Paris", t + m(46), s(2), 1.0),
+        swipe("e8", "card-ooo", "Sydney", t + m(60), s(2)),
+        swipe("e9", "card-trip", "Tokyo", t + m(70), s(2)),
+        swipe("e10", "card-quiet", "Paris", t + m(47), s(2), 0.5),
+        swipe("e11", "card-quiet", "Paris", t + m(48), s(2), 900.0),
+    ]
+    swipes.sort(key=lambda p: (p.arrival_time, p.purchase_id))
+    return swipes, profiles
+
+
+@functools.lru_cache(maxsize=1)
+def _engine_cases() -> tuple[tuple[str, tuple[Purchase, ...], Mapping[str, CardProfile]], ...]:
+    """The lesson's adversarial trace, hand-made edge cases, and a fresh day whose purchases arrive out of order."""
+    trace = adversarial_trace()
+    edge, profiles = _edge_purchases()
+    fresh = _small_day(58, 6)
+    return (
+        ("the lesson's adversarial trace", tuple(trace.purchases), trace.profiles),
+        ("two swipes of a card out of arrival order and a card with no profile", tuple(edge), profiles),
+        ("a fresh day, purchases up to 30 min in transit", fresh.pile, fresh.profiles),
+    )
+
+
+def _alert_key(alert: Alert) -> tuple:
+    return (alert.rule, alert.card, alert.purchase_id, alert.partner_id or "", alert.detail)
+
+
+def _run_engine(fn: Mapper, purchases: Iterable[Purchase], table: Mapping[str, CardProfile]) -> list[tuple]:
+    """Run the learner's mapper in a real bytewax dataflow: key by card, one ``op.stateful_flat_map`` step."""
+
+    # Which card each state object was returned for; the object is kept too, so that its id is not reused.
+    owners: dict[int, tuple[Any, str]] = {}
+
+    def mapper(history: Any, purchase: Purchase) -> Any:
+        out = fn(history, purchase, table)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise _NotAPair(out)
+        state, alerts = out
+        if state is not None and owners.setdefault(id(state), (state, purchase.card))[1] != purchase.card:
+            raise _Shared()
+        alerts = [] if alerts is None else alerts
+        if isinstance(alerts, Alert) or not isinstance(alerts, Iterable):
+            raise _NotAlerts(alerts)
+        alerts = list(alerts)
+        odd = next((a for a in alerts if not isinstance(a, Alert)), None)
+        if odd is not None:
+            raise _NotAlerts(odd)
+        return state, alerts
+
+    def body(purchases: Any) -> Any:
+        per_card = op.key_on("per_card", purchases, lambda p: p.card)
+        return op.stateful_flat_map("decide", per_card, mapper)
+
+    try:
+        found = stream.run(body, list(purchases), batch_size=1, name="engine")["out"]
+    except stream.StreamError as error:
+        cause = error.__cause__ or error
+        if isinstance(cause, NotImplementedError):
+            raise cause from None
+        if isinstance(cause, _Shared):
+            raise Mistake(_SHARED_HISTORY) from None
+        if isinstance(cause, _NotAPair):
+            raise Mistake(
+                f"your function must return a pair: (the card's history, to keep as its state; the list of alerts "
+                f"to emit). It returned {cause.args[0]!r:.80}."
+            ) from None
+        if isinstance(cause, _NotAlerts):
+            raise Mistake(
+                f"emit the alerts: the second item of the pair must be the list of Alert that decide returns, not "
+                f"(alerts, reason); one item was {type(cause.args[0]).__name__} {cause.args[0]!r:.60}."
+            ) from None
+        if isinstance(cause, AttributeError) and "NoneType" in str(cause):
+            raise Mistake(
+                f"your function crashed on a card with no profile ({cause}). The card table has no entry for a card "
+                "the bank never issued: call decide, which routes such a purchase aside, instead of check."
+            ) from None
+        raise Mistake(f"your dataflow stopped: {type(cause).__name__}: {cause}") from None
+    return sorted(_alert_key(alert) for _card, alert in found)
+
+
+def _simulate_engine(mapper: Callable[[Any, Purchase, Mapping[str, CardProfile]], tuple[Any, list[Alert]]],
+                     purchases: Iterable[Purchase], table: Mapping[str, CardProfile]) -> list[tuple]:
+    """What a dataflow keyed by card would emit with this mapper, in plain Python (for the mistakes' answers)."""
+    states: dict[str, Any] = {}
+    out: list[tuple] = []
+    for p in purchases:
+        state, alerts = mapper(states.get(p.card), p, table)
+        states[p.card] = state
+        out.extend(_alert_key(a) for a in alerts)
+    return sorted(out)
+
+
+def _right(history: Any, purchase: Purchase, table: Mapping[str, CardProfile]) -> tuple[Any, list[Alert]]:
+    history = history if history is not None else CardHistory()
+    alerts, _reason = decide(purchase, table.get(purchase.card), history)
+    return history, alerts
+
+
+def _shared_history() -> Callable[..., tuple[Any, list[Alert]]]:
+    shared = CardHistory()
+
+    def mapper(history: Any, purchase: Purchase, table: Mapping[str, CardProfile]) -> tuple[Any, list[Alert]]:
+        return shared, decide(purchase, table.get(purchase.card), shared)[0]
+
+    return mapper
+
+
+def _forgets(history: Any, purchase: Purchase, table: Mapping[str, CardProfile]) -> tuple[Any, list[Alert]]:
+    # A fresh history every time: check, but nothing remembered.
+    return None, decide(purchase, table.get(purchase.card), CardHistory())[0]
+
+
+def _last_arrival_only(history: Any, purchase: Purchase, table: Mapping[str, CardProfile]) -> tuple[Any, list[Alert]]:
+    # Compared with the swipe that arrived just before, not with the card's history by event time.
+    fresh = CardHistory()
+    if history is not None:
+        fresh.remember(history)
+    alerts, reason = decide(purchase, table.get(purchase.card), fresh)
+    return (purchase if reason is None else history), alerts
+
+
+def _drops_out_of_order(history: Any, purchase: Purchase, table: Mapping[str, CardProfile]) -> tuple[Any, list[Alert]]:
+    # A purchase older than the card's newest is skipped: arrival order taken for event order.
+    history = history if history is not None else CardHistory()
+    if history.newest is not None and purchase.event_time < history.newest:
+        return history, []
+    return history, decide(purchase, table.get(purchase.card), history)[0]
+
+
+def _no_table(history: Any, purchase: Purchase, table: Mapping[str, CardProfile]) -> tuple[Any, list[Alert]]:
+    history = history if history is not None else CardHistory()
+    return history, decide(purchase, None, history)[0]
+
+
+_SHARED_HISTORY = (
+    "every card shares one history: swipes of different cards are compared with each other. The dataflow keys "
+    "purchases by card and hands your function that card's state as history (None the first time): use it, and "
+    "return it, instead of a history of your own outside the function."
+)
+_ENGINE_MISTAKES: tuple[tuple[Callable[[], Callable[..., Any]], str], ...] = (
+    (lambda: _forgets, (
+        "the history is not remembered after the check: only big amounts are found. decide checks the purchase and "
+        "then remembers it in the history; return that same history as the state, so that the card's next purchase "
+        "is compared with it."
+    )),
+    (lambda: _last_arrival_only, (
+        "each purchase is compared only with the one that arrived before it, by arrival order. A pair whose swipes "
+        "arrive out of order, or with a swipe between them, is missed: keep the card's whole recent history "
+        "(a CardHistory) as the state, which compares by event time."
+    )),
+    (lambda: _drops_out_of_order, (
+        "purchases that arrive after a later purchase of their card are skipped: arrival order taken for event "
+        "order. The rules compare by event time whatever order purchases arrive in; only one more than delay "
+        "behind is too late, and decide already routes that aside."
+    )),
+    (lambda: _no_table, (
+        "the card table is not used: without a profile every purchase is routed aside as an unknown card, so no "
+        "alert is raised. Look the card up in card_table (card_table.get(purchase.card), None for an unknown card)."
+    )),
+)
+
+
+@checker
+def engine_mapper(fn: Mapper) -> Feedback:
+    """Check ``decide_card(history, purchase, card_table)``, the mapper of the plain fraud dataflow, run in bytewax.
+
+    It must return ``(history, alerts)``: the card's history to keep as state,
+    and the alerts the library's rules raise for this purchase. Its alerts must
+    be the library's (:func:`streamlab.fraud.detect_loop`) on every case.
+    """
+    cases = _engine_cases()
+    gots = [_run_engine(fn, pile, table) for _, pile, table in cases]
+    wants = [sorted(_alert_key(a) for a, _ in detect_loop(pile, table)[0]) for _, pile, table in cases]
+    wrong = [i for i, (got, want) in enumerate(zip(gots, wants)) if got != want]
+    if wrong:
+        # One history for all cards, kept outside the function (not returned as state): it lives across the cases.
+        shared = _shared_history()
+        if all(got == _simulate_engine(shared, pile, table) for got, (_, pile, table) in zip(gots, cases)):
+            raise Mistake(_SHARED_HISTORY)
+        for model, message in _ENGINE_MISTAKES:
+            if all(got == _simulate_engine(model(), pile, table) for got, (_, pile, table) in zip(gots, cases)):
+                raise Mistake(message)
+        i = wrong[0]
+        missing, extra = len(set(wants[i]) - set(gots[i])), len(set(gots[i]) - set(wants[i]))
+        raise Mistake(
+            f"on {cases[i][0]}, your dataflow raises {len(gots[i])} alerts where the library's rules raise "
+            f"{len(wants[i])} ({missing} missing, {extra} not expected). Call decide with the card's profile and its "
+            "history, and return that history as the state."
+        )
+    return correct(
+        f"your mapper, run in a bytewax dataflow keyed by card, raises exactly the library's alerts on "
+        f"{len(cases)} cases ({sum(len(w) for w in wants)} alerts): the lesson's trace, swipes out of arrival order "
+        "and a card with no profile, and a fresh day."
     )
