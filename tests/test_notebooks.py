@@ -80,3 +80,11 @@ def test_every_code_cell_after_the_imports_shows_something(name):
 def test_lesson_05_prints_nothing_but_shows_results():
     code = code_cells(load(NOTEBOOKS / "05_fraud_detection.ipynb"))
     assert not any(o.get("output_type") == "stream" for c in code for o in c["outputs"])
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_a_lesson_shows_its_engine_as_a_plain_bytewax_dataflow(path):
+    # Before a stream.… helper is used, the learner reads (and can edit) a whole dataflow: built and run in one cell.
+    sources = ["".join(c["source"]) for c in code_cells(load(path))]
+    assert any("Dataflow(" in source and "run_main(" in source for source in sources), (
+        f"{path.name} has no cell that builds a bytewax Dataflow( and runs it with run_main(")
