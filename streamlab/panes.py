@@ -561,9 +561,7 @@ class Engine:
         if mark is not None and self.follow:
             mark = mark + (now - owner.since)
         self._mark_now = mark
-        if self.tumbling and not self.bytewax_rule:
-            self._tumbling_event(e, owner, mark)
-        elif self.session:
+        if self.session:
             self._session_event(e, owner, mark)
         else:
             self._fixed_event(e, owner, mark)
@@ -647,33 +645,6 @@ class Engine:
             self.now = events[-1].arrival_time
         self.counted = counted
         self._last_window = (start, end, expires)
-
-    def _tumbling_event(self, e: Event, owner: _Owner, mark: datetime | None) -> None:
-        """:meth:`_fixed_event` for tumbling windows, the common case, with less arithmetic per event."""
-        t = e.event_time
-        start, end, expires = self._last_window
-        if not start <= t < end:  # events come in bursts of one window: most skip this arithmetic
-            start = self.align + (t - self.align) // self.length * self.length
-            end = start + self.length
-            expires = end + self.late
-            self._last_window = (start, end, expires)
-        if mark is not None and expires <= mark:
-            self._drop(e, mark, start, end, BEYOND)
-            return
-        windows = self.windows.get(e.key)
-        if windows is None:
-            windows = self.windows[e.key] = {}
-        w = windows.get(start)
-        if w is None:
-            w = windows[start] = self._new(owner, e.key, start, end, mark)
-        if self.plain_add and not w.closed:
-            w.n += 1
-            w.s += e.value
-            w.pn += 1
-            w.ps += e.value
-        else:
-            self._add(w, e)
-        self.counted += 1
 
     def _new(self, owner: _Owner, key: str, start: datetime, end: datetime, mark: datetime | None) -> _Win:
         w = _Win(key, start, end, self.fold)
