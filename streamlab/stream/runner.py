@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bytewax.dataflow import Dataflow, Stream
@@ -34,7 +34,7 @@ from bytewax.testing import TestingSink, run_main
 
 from streamlab.events import MAX_BATCH_SIZE, Event, bounded, check_count
 
-__all__ = ["DEFAULT_BATCH_SIZE", "EventSource", "LatestSink", "Run", "StreamError", "quiet_rust_errors", "run"]
+__all__ = ["DEFAULT_BATCH_SIZE", "EventSource", "LatestSink", "Run", "StreamError", "quiet_rust_errors", "run", "run_flow"]
 
 #: Events handed to the dataflow at a time. Batching costs no correctness and
 #: is worth 5-9x in throughput (see the benchmark in the README).
@@ -213,20 +213,38 @@ def run(
             collected[out_name] = {}
             sink = LatestSink(collected[out_name])
         op.output(f"collect_{out_name}", stream, sink)
+    run_flow(flow)
+    collected = {
+        name: list(items.items()) if isinstance(items, dict) else items
+        for name, items in collected.items()
+    }
+    return Run(collected, getattr(source, "events_read", None))
+
+
+def run_flow(flow: Dataflow, *, epoch_interval: timedelta | None = None, recovery_config: Any = None) -> None:
+    """Run a dataflow of your own to its end in this process, with :func:`run`'s care for errors.
+
+    If a step raises, a :class:`StreamError` names the step and the cause (the
+    original error is its ``__cause__``), and no Rust panic notice reaches the
+    output; the kernel stays usable. ``epoch_interval`` and ``recovery_config``
+    are bytewax's own (``run_main``'s): how often to snapshot, and where.
+    """
     with quiet_rust_errors():
         try:
-            run_main(flow)
+            run_main(flow, epoch_interval=epoch_interval, recovery_config=recovery_config)
         except BytewaxRuntimeError as err:
             root = _root_cause(err)
             if getattr(root, "__streamlab_input__", False):
                 # The events themselves were wrong, not a step: the same error the batch driver gives.
                 raise root.with_traceback(None) from None
             raise _explain(err) from root
-    collected = {
-        name: list(items.items()) if isinstance(items, dict) else items
-        for name, items in collected.items()
-    }
-    return Run(collected, getattr(source, "events_read", None))
+
+
+def in_step(err: BaseException, step_id: str) -> BaseException:
+    """Mark an error raised in a sink with the sink's step id (bytewax's error does not name it); returns ``err``."""
+    if not hasattr(err, "__streamlab_step__"):
+        err.__streamlab_step__ = step_id  # type: ignore[attr-defined]
+    return err
 
 
 def _root_cause(err: BaseException) -> BaseException:
@@ -242,7 +260,14 @@ def _explain(err: BytewaxRuntimeError) -> StreamError:
     # bytewax names steps "flow.step.inner_step"; the learner named the middle part.
     message = str(err)
     path = message.split('in step "', 1)[1].split('"', 1)[0].split(".") if 'in step "' in message else []
-    where = f"step {path[1]!r}" if len(path) > 1 else "a step"
+    # An error in a sink's write_batch does not name its step: a sink of the course names it (in_step).
+    path = path or str(getattr(root, "__streamlab_step__", "")).split(".")
+    if len(path) > 1:
+        where = f"step {path[1]!r}"
+    elif "error writing output batch" in message:
+        where = "an output step"
+    else:
+        where = "a step"
     return StreamError(f"{where} raised {type(root).__name__}: {root}")
 
 
