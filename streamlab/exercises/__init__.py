@@ -12,6 +12,13 @@ lesson's data and on fresh data, and returns :class:`Feedback`:
 
 A check never raises: an error in the learner's code becomes a hint too.
 
+Checks are written with :mod:`streamlab.exercises.differ`: an exercise is
+described once (the solution, the inputs to try: the lesson's data, fresh seeds
+and generated edge cases, the known mistakes with their hints) and its check
+compares the learner's function with the solution on all of them, showing the
+smallest input found where they differ. Its docstring says how to write a check
+for a new lesson's exercise in a dozen lines.
+
 >>> @checker
 ... def check_double(fn):
 ...     return correct("doubles") if fn(2) == 4 else hint("double the input")
@@ -59,7 +66,8 @@ class Feedback:
     def _repr_html_(self) -> str:
         return (
             f'<p style="color:{_COLOUR[self.status]}"><b>{html.escape(_MARK[self.status])}:</b> '
-            f"{html.escape(self.message)}</p>"
+            + html.escape(self.message).replace("\n", "<br>")  # a counterexample's lines stay lines
+            + "</p>"
         )
 
 

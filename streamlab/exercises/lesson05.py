@@ -492,9 +492,9 @@ def precision_recall(fn: Callable[[pd.DataFrame, dict[str, str]], Any]) -> Feedb
                 "(the distinct purchase_id values of the alerts), the share that were fraud."
             )
         raise Mistake(
-            f"for {case.what} neither number is right. Count purchases: flagged = the alerts' distinct purchase_id "
-            "values, fraud = the keys of truth; precision = |flagged ∩ fraud| / |flagged|, recall = "
-            "|flagged ∩ fraud| / |fraud|."
+            f"for {case.what} neither number is right. Count purchases, not alerts: the purchases flagged are the "
+            "distinct purchase_id values of the alerts, the fraudulent ones the keys of truth. Precision and recall "
+            "each compare those two sets, from opposite sides: go back to the lesson's definitions."
         )
     return correct("your precision and recall are right, counted in purchases, including when they are undefined.")
 

@@ -1,0 +1,552 @@
+"""Compare a learner's function with the solution, on inputs made to hit the edges; show the smallest difference.
+
+A hand-picked data set and a catalogue of known mistakes cannot cover what a
+class writes. A check built here runs the learner's function and the solution
+side by side on the lesson's data, on fresh seeds and on generated inputs
+holding each exercise's edges (ties on every boundary and cut, pipes that start
+at other times, missing and extreme values, empty and single-event inputs, long
+replays, several keys, out-of-order arrival). At the first input where the two
+answers differ in meaning, it shrinks that input (dropping items while the
+answers still differ, within a step budget) and raises a :class:`Mistake` that
+shows the small case::
+
+    With these 2 sales: ... your answer is 0; it should be 1.
+
+A known mistake still gets its own hint, but only when its model gives, on that
+very counterexample, the learner's wrong answer: the hint then explains the case
+shown. Otherwise the message is the neutral one. Hints never hold the
+solution's code or formulas (a test scans them all).
+
+Answers are compared by *meaning*: numpy and Python numbers alike (``np.int64(1)``
+is the count 1), floats within rounding, NaN equal to NaN, any sequence as a
+tuple, a Series as a mapping, and, where order does not matter, as a bag
+(:func:`bag`). Hidden state is caught: after all cases, the first one is run
+again and must give the same answer, and a counterexample is shown only after
+the learner's function gave it twice in a row (else the hint says it keeps
+something between calls).
+
+**Writing a check with it** (lessons 06-09 do the same): describe the exercise
+once, at module level, then call :meth:`Exercise.compare` in the check::
+
+    from streamlab.exercises import Feedback, checker, correct
+    from streamlab.exercises.differ import Case, Exercise, Known, events, show_events
+
+    def _cases():
+        yield Case((lesson_pile, 3), "the lesson's data")
+        rng = random.Random(7)                       # fixed seed: the same cases every run
+        for _ in range(40):
+            yield Case((events(rng, n=rng.randint(0, 8)), rng.choice([1, 2, 5])), "a generated case")
+
+    BIG = Exercise(
+        solution=big_count,                          # the reference, the library's or the solution's
+        cases=_cases,                                # the first item of args is shrunk (items=0)
+        describe=lambda case: f"with {show_events(case.args[0])} and n={case.args[1]}",
+        known=(Known("you counted ...: ...", model=lambda pile, n: ...),),   # a hint, a model of its mistake
+    )
+
+    @checker
+    def big_count(fn) -> Feedback:
+        BIG.compare(fn)
+        return correct("...")
+
+``meaning=`` turns an answer into its normal form and raises ``Mistake`` for a
+malformed one (a string where a count is asked); ``call=`` runs a function on a
+case in another way (in a bytewax dataflow: :func:`run_flow`).
+
+>>> def count_big(values, limit):
+...     return sum(1 for v in values if v is not None and v > limit)
+>>> ex = Exercise(solution=count_big,
+...               cases=lambda: [Case(([31, 30, None, 5, 40], 30), "a case")],
+...               describe=lambda case: f"with values {case.args[0]} and limit {case.args[1]}")
+>>> try:
+...     ex.compare(lambda values, limit: sum(1 for v in values if v is not None and v >= limit))
+... except Mistake as mistake:
+...     print(mistake.message)
+Here is an input where your answer differs: with values [30] and limit 30
+your answer is 1; it should be 0.
+>>> import numpy as np
+>>> ex.compare(lambda values, limit: np.int64(count_big(values, limit)))  # a numpy count is a count
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import datetime as dt
+import math
+import numbers
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from streamlab.events import COURSE_START, Event
+from streamlab.exercises import Mistake
+
+__all__ = [
+    "Case",
+    "Exercise",
+    "Known",
+    "Raised",
+    "bag",
+    "events",
+    "learner_dataflow",
+    "meaning",
+    "run_flow",
+    "same",
+    "show",
+    "show_events",
+    "show_time",
+]
+
+#: The most calls a shrink may make: a check stays well under a second.
+SHRINK_BUDGET = 80
+#: When every answer is right, how many of the first cases are run again to look for hidden state.
+RERUN = 8
+
+STATE_HINT = (
+    "called twice with the same input, your function gave two different answers: it keeps something from one call "
+    "to the next (a variable outside the function, a list or set filled as it goes). Everything it needs must come "
+    "from its arguments"
+)
+
+
+# -- answers by meaning ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Raised:
+    """The outcome of a call that raised: compared by the error's type only (messages vary)."""
+
+    error: type
+    message: str = field(default="", compare=False)
+
+    def __repr__(self) -> str:
+        return f"an error: {self.error.__name__}: {self.message}" if self.message else f"an error: {self.error.__name__}"
+
+
+@dataclass(frozen=True)
+class _Bag:
+    """Items whose order does not matter, in a fixed order for comparing and showing."""
+
+    items: tuple
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(map(repr, self.items)) + "}" if self.items else "nothing"
+
+
+def _sort_key(x: Any) -> tuple:
+    # Items of a bag may mix types (None and numbers): sort by type name first, NaN last.
+    if isinstance(x, float) and math.isnan(x):
+        return ("float", 1, 0.0)
+    if isinstance(x, tuple):
+        return ("tuple", 0, tuple(_sort_key(i) for i in x))
+    try:
+        return (type(x).__name__, 0, x if isinstance(x, (int, float, str, pd.Timestamp, pd.Timedelta)) else repr(x))
+    except TypeError:
+        return (type(x).__name__, 0, repr(x))
+
+
+def meaning(x: Any) -> Any:
+    """The normal form of an answer: what it means, whatever the container or number type.
+
+    >>> meaning(np.int64(3)), meaning([np.float64(1.5), None]), meaning({"a": np.int32(1)})
+    (3.0, (1.5, None), {'a': 1.0})
+    >>> meaning(pd.Series({"store-0": 2}))
+    {'store-0': 2.0}
+    """
+    if x is None or isinstance(x, (str, Raised, _Bag)):
+        return x
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, numbers.Real) or isinstance(x, np.number):
+        return float(x)
+    if isinstance(x, (dt.datetime, np.datetime64)):
+        return pd.Timestamp(x)
+    if isinstance(x, (dt.timedelta, np.timedelta64)):
+        return pd.Timedelta(x)
+    if isinstance(x, pd.DataFrame):
+        return tuple(meaning(row) for row in x.to_dict("records"))
+    if isinstance(x, pd.Series):
+        return {meaning(k): meaning(v) for k, v in x.items()}
+    if isinstance(x, Mapping):
+        return {meaning(k): meaning(v) for k, v in x.items()}
+    if isinstance(x, (set, frozenset)):
+        return bag(x)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return x
+    if isinstance(x, (list, tuple, np.ndarray, pd.Index)) or (isinstance(x, Iterable) and hasattr(x, "__len__")):
+        return tuple(meaning(i) for i in x)
+    return x
+
+
+def bag(items: Iterable[Any]) -> _Bag:
+    """Items where their order does not matter (a set of alerts, rows of a table).
+
+    >>> bag([2, np.int64(1), None]) == bag([None, 1.0, 2])
+    True
+    """
+    return _Bag(tuple(sorted((meaning(i) for i in items), key=_sort_key)))
+
+
+def _close(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Do two answers mean the same? Numbers within rounding (NaN equal to NaN), containers item by item.
+
+    >>> same([1, 2.0000000001], (np.int64(1), 2)), same({"a": 1}, {"a": 2}), same(float("nan"), np.nan)
+    (True, False, True)
+    """
+    a, b = meaning(a), meaning(b)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, float) and isinstance(b, float):
+        return _close(a, b)
+    if isinstance(a, _Bag) and isinstance(b, _Bag):
+        return same(a.items, b.items)
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # an odd object whose == does not give a truth value
+        return False
+
+
+# -- showing a case ------------------------------------------------------------------------------
+
+def show_time(t: Any, start: dt.datetime = COURSE_START) -> str:
+    """A time as the learner reads it: ``HH:MM:SS`` (with fractions when there are some); the date if not the course's.
+
+    >>> from datetime import timedelta
+    >>> show_time(COURSE_START + timedelta(seconds=61.5))
+    '00:01:01.5'
+    """
+    if not isinstance(t, dt.datetime):
+        return repr(t)
+    text = f"{t:%H:%M:%S}"
+    if t.microsecond:
+        text += f".{t.microsecond:06d}".rstrip("0")
+    if t.date() != start.date():
+        text = f"{t:%Y-%m-%d} {text}"
+    if t.tzinfo is None:
+        text += " (naive)"
+    return text
+
+
+def show_events(pile: Sequence[Event], *, noun: str = "sales", unit: str = " €") -> str:
+    """A short list of events, one per line: key, value, when it happened, when it arrived.
+
+    >>> from datetime import timedelta
+    >>> t = COURSE_START
+    >>> print(show_events([Event("store-0", 31.0, t, t + timedelta(seconds=2))]))
+    this 1 sale (key, amount, happened, arrived):
+      store-0, 31 €, 00:00:00, 00:00:02
+    """
+    if not pile:
+        return f"no {noun} at all"
+    one = noun[:-1] if noun.endswith("s") else noun
+    head = f"this 1 {one}" if len(pile) == 1 else f"these {len(pile)} {noun}"
+    lines = [
+        f"  {e.key}, {'missing' if e.value is None else f'{e.value:g}{unit}'}, {show_time(e.event_time)}, "
+        f"{show_time(e.arrival_time)}"
+        for e in pile
+    ]
+    return f"{head} (key, amount, happened, arrived):\n" + "\n".join(lines)
+
+
+def _text(x: Any) -> str:
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else f"{x:.10g}"
+    if isinstance(x, pd.Timestamp):
+        return show_time(x.to_pydatetime())
+    if isinstance(x, tuple):
+        inner = ", ".join(map(_text, x))
+        return f"({inner},)" if len(x) == 1 else f"({inner})"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{_text(k)}: {_text(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, _Bag):
+        return "{" + ", ".join(map(_text, x.items)) + "}" if x.items else "nothing"
+    return repr(x)
+
+
+
+def show(answer: Any, limit: int = 300) -> str:
+    """An answer shown short, as its meaning (a count as 1, not 1.0), cut at ``limit`` characters.
+
+    >>> show([np.int64(1), 2.5, None])
+    '(1, 2.5, None)'
+    """
+    text = _text(meaning(answer))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- generated inputs ------------------------------------------------------------------------------
+
+def events(
+    rng: random.Random,
+    n: int,
+    *,
+    keys: int = 3,
+    start: dt.datetime = COURSE_START,
+    step: float = 1.0,
+    values: Sequence[float | None] = (None, float("nan"), 0.0, -5.0, 30.0, 1e9),
+    typical: Callable[[random.Random], float] = lambda rng: round(rng.uniform(1.0, 60.0), 2),
+    special: float = 0.3,
+    disorder: int = 3,
+    key_prefix: str = "store-",
+) -> list[Event]:
+    """``n`` events in arrival order, made to tie: times on a grid of ``step`` seconds, values often special.
+
+    Event times fall on whole multiples of ``step`` from ``start``, so events
+    share times and land exactly on boundaries; each arrives 0 to ``disorder``
+    steps after it happened (so out of event-time order); with probability
+    ``special`` a value is one of ``values`` (missing, zero, negative, a
+    boundary, huge), else ``typical(rng)``.
+
+    >>> pile = events(random.Random(1), 6)
+    >>> len(pile), all(a.arrival_time <= b.arrival_time for a, b in zip(pile, pile[1:]))
+    (6, True)
+    """
+    out = []
+    clock = 0
+    for _ in range(n):
+        clock += rng.choice((0, 0, 1, 1, 2, 5))
+        happened = start + dt.timedelta(seconds=clock * step)
+        arrived = happened + dt.timedelta(seconds=rng.randint(0, disorder) * step)
+        value = rng.choice(values) if values and rng.random() < special else typical(rng)
+        out.append(Event(f"{key_prefix}{rng.randrange(keys)}", value, happened, arrived))
+    out.sort(key=lambda e: e.arrival_time)
+    return out
+
+
+# -- running a learner's dataflow ------------------------------------------------------------------
+
+def dataflow_cause(error: BaseException) -> BaseException:
+    """The learner's own error inside a stopped dataflow: the root of the chain bytewax and the runner make."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+@contextlib.contextmanager
+def learner_dataflow(explain: Callable[[BaseException], str | None] | None = None, *, what: str = "your dataflow") -> Iterator[None]:
+    """Run a learner's dataflow inside: a step that raises becomes a hint, never a bytewax traceback.
+
+    The error is unwrapped to its cause (the learner's own exception).
+    ``NotImplementedError`` passes through (the placeholder: "not yet"), a
+    :class:`Mistake` raised inside a step passes through, ``explain(cause)`` may
+    give the hint for an error it recognises, and any other error says that the
+    dataflow stopped, and why.
+    """
+    from bytewax.errors import BytewaxRuntimeError
+
+    from streamlab.stream import StreamError
+
+    try:
+        yield
+    except (StreamError, BytewaxRuntimeError) as error:
+        cause = dataflow_cause(error)
+        if isinstance(cause, (NotImplementedError, Mistake)):
+            raise cause.with_traceback(None) from None
+        message = explain(cause) if explain is not None else None
+        raise Mistake(message or f"{what} stopped: {type(cause).__name__}: {cause}") from None
+
+
+def run_flow(
+    build: Callable[..., Any],
+    events: Iterable[Event],
+    *,
+    explain: Callable[[BaseException], str | None] | None = None,
+    what: str = "your dataflow",
+    **run: Any,
+) -> list[Any]:
+    """Run a learner's dataflow body with :func:`streamlab.stream.run`; what it emits, or a hint if it stops."""
+    from streamlab import stream
+
+    with learner_dataflow(explain, what=what):
+        return stream.run(build, list(events), **run)["out"]
+
+
+# -- the comparison ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    """One input, given to the learner's function and to the solution alike.
+
+    ``args`` are the arguments; ``label`` says where the input comes from ("the
+    lesson's data", "a generated case"); ``items`` is the index of the argument
+    that shrinking may cut (a list), or None.
+    """
+
+    args: tuple
+    label: str = "a generated case"
+    items: int | None = 0
+
+    def with_items(self, items: list[Any]) -> Case:
+        args = list(self.args)
+        args[self.items] = items  # type: ignore[index]
+        return dataclasses.replace(self, args=tuple(args))
+
+
+@dataclass(frozen=True)
+class Known:
+    """A known mistake and the hint that explains it, recognised on the counterexample itself.
+
+    Either ``model``, a function with the learner's signature that makes the
+    mistake (it is recognised when it gives the learner's wrong answer; ``same``
+    may loosen that comparison, say to the first two numbers of a tuple), or
+    ``when(got, want, case)``, a test of the learner's answer against the right
+    one on the case (a count that never grows past 1, items after the cut).
+    """
+
+    hint: str
+    model: Callable[..., Any] | None = None
+    same: Callable[[Any, Any], bool] | None = None
+    when: Callable[[Any, Any, Case], bool] | None = None
+
+
+def _default_call(fn: Callable[..., Any], case: Case) -> Any:
+    return fn(*copy.deepcopy(case.args))
+
+
+@dataclass
+class Exercise:
+    """An exercise's check: the solution, the inputs to try, how to call, compare and show; its known mistakes."""
+
+    solution: Callable[..., Any]
+    cases: Callable[[], Iterable[Case]]
+    describe: Callable[[Case], str]
+    known: Sequence[Known] = ()
+    call: Callable[[Callable[..., Any], Case], Any] = _default_call
+    meaning: Callable[[Any, Case], Any] = field(default=lambda answer, case: meaning(answer))
+    same: Callable[[Any, Any], bool] = same
+    show: Callable[[Any], str] = show
+    budget: int = SHRINK_BUDGET
+    state_hint: str = STATE_HINT
+
+    def outcome(self, fn: Callable[..., Any], case: Case) -> Any:
+        """What ``fn`` gives on ``case``, in its normal form; an error it raises as :class:`Raised`.
+
+        ``NotImplementedError`` and a :class:`Mistake` (a malformed answer) pass through.
+        """
+        try:
+            answer = self.call(fn, case)
+        except (NotImplementedError, Mistake):
+            raise
+        except Exception as error:  # the learner's code failed on this input: an outcome like any other
+            cause = dataflow_cause(error)
+            if isinstance(cause, (NotImplementedError, Mistake)):
+                raise cause.with_traceback(None) from None
+            return Raised(type(cause), str(cause)[:200])
+        return self.meaning(answer, case)
+
+    def first_difference(self, fn: Callable[..., Any]) -> tuple[list[Case], list[Any]] | None:
+        """Every case and ``fn``'s answers up to the first that differs from the solution's; None if all agree.
+
+        Hidden state is looked for first: the cases before the difference (or
+        the first few, when there is none) are run again, and an answer that
+        changed raises the state hint.
+        """
+        cases = list(self.cases())
+        answers = []
+        for i, case in enumerate(cases):
+            got = self.outcome(fn, case)
+            if not self.same(got, self.outcome(self.solution, case)):
+                self._same_again(fn, cases[: i + 1], [*answers, got])
+                return cases, [*answers, got]
+            answers.append(got)
+        self._same_again(fn, cases[:RERUN], answers[:RERUN])
+        return None
+
+    def _same_again(self, fn: Callable[..., Any], cases: list[Case], answers: list[Any]) -> None:
+        """Run the cases again: an answer that changed means the function keeps something between calls."""
+        changed = [c for c, before in zip(cases, answers) if not self.same(self.outcome(fn, c), before)]
+        if changed:
+            case = min(changed, key=lambda c: len(c.args[c.items]) if c.items is not None else 0)
+            raise Mistake(f"{self.state_hint}. Called again {self.describe(case)}\nyour answer changed.")
+
+    def shrink(self, fn: Callable[..., Any], case: Case) -> Case:
+        """A smaller case on which ``fn`` and the solution still differ: items dropped, halves first, then one by one."""
+        if case.items is None:
+            return case
+        budget = self.budget
+
+        def differs(candidate: Case) -> bool:
+            nonlocal budget
+            budget -= 1
+            try:
+                want = self.outcome(self.solution, candidate)
+                # An input the solution refuses is outside the exercise; a malformed answer is another story.
+                return not isinstance(want, Raised) and not self.same(self.outcome(fn, candidate), want)
+            except Mistake:
+                return False
+
+        items = list(case.args[case.items])
+        chunk = max(1, len(items) // 2)
+        while chunk >= 1 and budget > 0:
+            start, shrunk = 0, False
+            while start < len(items) and budget > 0:
+                candidate = items[:start] + items[start + chunk:]
+                if differs(case.with_items(candidate)):
+                    items, shrunk = candidate, True
+                else:
+                    start += chunk
+            if not shrunk or chunk > 1:
+                chunk //= 2
+        return case.with_items(items)
+
+    def compare(self, fn: Callable[..., Any]) -> None:
+        """Raise :class:`Mistake` showing the smallest input found where ``fn`` and the solution differ.
+
+        A known mistake's hint comes with it only when the mistake explains the
+        learner's answers: its model gives them on the shrunk case and on every
+        case of the check (or its ``when`` test holds on the shrunk case and on
+        the first case that differed).
+        """
+        found = self.first_difference(fn)
+        if found is None:
+            return
+        cases, answers = found
+        first = len(answers) - 1
+        case = self.shrink(fn, cases[first])
+        got, want = self.outcome(fn, case), self.outcome(self.solution, case)
+        if not self.same(self.outcome(fn, case), got):
+            raise Mistake(f"{self.state_hint}. Called twice {self.describe(case)}\nyour answer changed.")
+        example = f"{self.describe(case)}\nyour answer is {self.show(got)}; it should be {self.show(want)}."
+        learner: dict[int, Any] = {id(c): a for c, a in zip(cases, answers)}
+
+        def explained(mistake: Known, c: Case) -> bool:
+            if id(c) not in learner:
+                learner[id(c)] = self.outcome(fn, c)
+            return self._explains(mistake, learner[id(c)], c)
+
+        for mistake in self.known:
+            evidence = [case, cases[first]] if mistake.when is not None else [case, cases[first], *cases]
+            if all(explained(mistake, c) for c in evidence):
+                raise Mistake(f"{mistake.hint} For example, {example}")
+        raise Mistake(f"Here is an input where your answer differs: {example}")
+
+    def _explains(self, mistake: Known, got: Any, case: Case) -> bool:
+        """Does the mistake explain the learner's answer ``got`` on this case?"""
+        if mistake.when is not None:
+            want = self.outcome(self.solution, case)
+            try:
+                return bool(mistake.when(got, want, case))
+            except Exception:  # a test written for another shape of answer: not this mistake
+                return False
+        try:
+            modelled = self.outcome(mistake.model, case)  # type: ignore[arg-type]
+        except Mistake:
+            return False
+        return (mistake.same or self.same)(got, modelled)
