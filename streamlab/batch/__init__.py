@@ -9,8 +9,10 @@ from streamlab.batch.logs import orders_changelog, orders_table
 from streamlab.batch.windows import session, sliding, tumbling, windowed
 from streamlab.batch.fraud import detect_fraud
 from streamlab.batch.panes import panes
+from streamlab.batch.charging import charging
+from streamlab.batch.schemas import validate_orders
 
 __all__ = [
     "summarize", "orders_changelog", "orders_table", "session", "sliding", "tumbling", "windowed", "panes",
-    "detect_fraud",
+    "detect_fraud", "validate_orders", "charging",
 ]

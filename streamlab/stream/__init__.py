@@ -10,9 +10,11 @@ from streamlab.stream.logs import LogSource, orders_changelog, orders_table
 from streamlab.stream.windows import delay_tradeoff, session, sliding, tumbling, windowed
 from streamlab.stream.fraud import detect_fraud
 from streamlab.stream.panes import panes, panes_flow, panes_tradeoff
+from streamlab.stream.charging import charging, charging_flow
+from streamlab.stream.schemas import validate_orders
 
 __all__ = [
     "EventSource", "Run", "StreamError", "run", "summarize", "LogSource", "orders_changelog", "orders_table",
     "delay_tradeoff", "session", "sliding", "tumbling", "windowed", "panes", "panes_flow", "panes_tradeoff",
-    "detect_fraud",
+    "detect_fraud", "validate_orders", "charging", "charging_flow",
 ]
