@@ -165,9 +165,12 @@ def test_a_table_replays_into_the_same_rows(tmp_path):
     table.write(rows)
     table.write(rows[2:])
     assert table.rows() == rows
+    more = [Row("store-1", 0, 5, 1, 6, 501), Row("store-1", 0, 6, 1, 7, 502)]
     with pytest.raises(InjectedCrash):
-        table.write([Row("store-1", 0, 9, 1, 6, 501), Row("store-1", 0, 10, 1, 7, 502)], CrashPoint(Crash(1, "sink"), "sink"))
-    assert table.rows() == rows  # the crashed batch's transaction left nothing
+        table.write(more, CrashPoint(Crash(1, "sink"), "sink"))
+    assert table.rows() == rows + more[:1]  # the row before the crash is kept
+    table.write(more)
+    assert table.rows() == rows + more
 
 
 def test_the_batch_job_rerun_from_the_start_or_from_finished_partitions_gives_the_same_files(log, tmp_path):
