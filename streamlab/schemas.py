@@ -286,8 +286,11 @@ def _custom(check: str, rule: Rule) -> Callable[[Any], Any]:
 def _annotation(rule: Rule) -> Any:
     """The pydantic type of one rule: the rule's bounds as pydantic constraints, the rest as validators."""
     if rule.type == "str":
-        # pydantic refuses a string UTF-8 cannot hold by itself (string_unicode), before its length.
-        extra = [AfterValidator(_custom("allowed", rule))] if rule.allowed is not None else []
+        # pydantic refuses a string UTF-8 cannot hold by itself (string_unicode) only when it has a length
+        # to check (found by fuzzing): the utf8 validator says it for the others, before allowed values.
+        extra = [AfterValidator(_custom("utf8", rule))]
+        if rule.allowed is not None:
+            extra.append(AfterValidator(_custom("allowed", rule)))
         return Annotated[str, Field(min_length=rule.min_length, max_length=rule.max_length), *extra]
     if rule.type == "float":
         return Annotated[float, Field(gt=rule.gt, le=rule.le, allow_inf_nan=False)]
