@@ -73,6 +73,7 @@ __all__ = [
     "Validated",
     "as_of",
     "batch_end",
+    "batch_sweep",
     "commit",
     "commit_latencies",
     "committed_offsets",
@@ -341,6 +342,8 @@ def query(sql: str, **tables: Any) -> pd.DataFrame:
     import duckdb
 
     connection = duckdb.connect()
+    # Times shown in UTC on every laptop, not in the machine's own time zone.
+    connection.execute("SET TimeZone = 'UTC'")
     try:
         for name, data in tables.items():
             connection.register(name, data)
@@ -465,7 +468,7 @@ def evolve(table: Table, change: AddColumn | Rename | ChangeType) -> Schema:
             raise
         field = getattr(change, "name", getattr(change, "old", "?"))
         raise SchemaChangeRefused(
-            f"refused: {change} on column {field!r}: {why}. The table's schema is unchanged."
+            f"schema change refused on column {field!r} ({why}); the table's schema is unchanged"
         ) from None
     return table.schema()
 
@@ -487,18 +490,45 @@ def batch_end(arrival: datetime, every: timedelta) -> datetime:
     return midnight + (arrival - midnight) // every * every + every
 
 
+def batch_sweep(arrivals: Iterable[datetime], everys: Sequence[timedelta]) -> pd.DataFrame:
+    """For each micro-batch size: commits it makes (one per batch that holds a row) and the longest a row waits to be readable.
+
+    A row is readable at the end of its micro-batch on the simulated clock.
+
+    >>> t = datetime(2026, 3, 1, 10, 7, tzinfo=timezone.utc)
+    >>> batch_sweep([t, t + timedelta(minutes=1)], [timedelta(minutes=5)]).to_dict("records")
+    [{'every': '5 min', 'commits': 1, 'worst wait (min)': 3.0}]
+    """
+    arrivals = list(arrivals)
+    rows = []
+    for every in everys:
+        ends = [batch_end(t, every) for t in arrivals]
+        worst = max((end - t for end, t in zip(ends, arrivals, strict=True)), default=timedelta(0))
+        rows.append({"every": _label(every), "commits": len(set(ends)),
+                     "worst wait (min)": round(worst.total_seconds() / 60, 2)})
+    return pd.DataFrame(rows)
+
+
+def _label(every: timedelta) -> str:
+    seconds = int(every.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
 def freshness(table: Table, *, by: str = "h") -> pd.DataFrame:
     """When each hour's events became readable: per hour of arrival, the clock of the commit that held its last row.
 
     ``waited`` is how long after the hour ended its last row became
-    readable (negative never: a commit's clock is at or after its rows' arrival).
+    readable; ``longest_wait`` the longest any of its rows waited after arriving.
     """
     rows = read(table)
     visible = _visible_at(table, rows)
     hours = rows["arrival_time"].dt.floor(by)
-    frame = pd.DataFrame({"hour": hours, "visible_at": visible}).groupby("hour")["visible_at"].max().to_frame()
+    waits = pd.DataFrame({"hour": hours, "visible_at": visible, "wait": visible - rows["arrival_time"]})
+    frame = waits.groupby("hour").agg(visible_at=("visible_at", "max"), longest_wait=("wait", "max"))
     frame["waited"] = frame["visible_at"] - (frame.index + pd.Timedelta(1, by))
-    return frame
+    return frame[["visible_at", "waited", "longest_wait"]]
 
 
 def _visible_at(table: Table, rows: pd.DataFrame) -> pd.Series:

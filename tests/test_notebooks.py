@@ -18,6 +18,8 @@ EXEMPT = {
     "03_log_versus_queue.ipynb": ["deliveries.counts"],
     # Throughput, and a snapshot timed by the wall clock: tests/test_recovery.py and `python -m streamlab.bench recovery`.
     "08_failure_and_recovery.ipynb": ["timed_run(", "epoch_interval=timedelta(seconds=10)"],
+    # Commit and scan times of this machine: tests/test_lakehouse.py and `python -m streamlab.bench lakehouse`.
+    "09_shift_left_to_the_lakehouse.ipynb": ["commit_latencies(", "scan_ms("],
 }
 
 
