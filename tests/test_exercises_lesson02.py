@@ -1,5 +1,6 @@
 """Lesson 02 exercises: each check accepts correct variants and names the typical mistakes."""
 
+import dataclasses
 from datetime import timedelta
 
 import bytewax.operators as op
@@ -8,10 +9,16 @@ import pytest
 
 from streamlab import COURSE_START, batch, orders, stream
 from streamlab.exercises import lesson02
+from test_exercises_hints import solution_lines
+
+DIFFERS = "Here is an input where your answer differs"
+SOLUTION = solution_lines("lesson02")
 
 
 def feedback_says(feedback, hint):
-    return feedback.status == "wrong" and hint in feedback.message
+    """Refused with this hint (or a counterexample), and the message holds no line of the solution."""
+    return (feedback.status == "wrong" and hint in feedback.message
+            and not any(line in feedback.message for line in SOLUTION))
 
 
 # -- exercise 1: the table as it was --------------------------------------------------------------
@@ -53,13 +60,10 @@ def first_versions(events, moment):
     [
         lambda ev, t: replayed(ev, t).frame(),
         lambda ev, t: replayed(ev, t),
-        lambda ev, t: replayed(ev, t).table,
         lambda ev, t: batch.orders_table(ev, as_of=t),
-        lambda ev, t: batch.orders_changelog(ev).table(as_of=t),
         lambda ev, t: stream.orders_table(ev, as_of=t),
         lambda ev, t: hand_fold(ev, t),
         lambda ev, t: replayed(ev, t).frame().reset_index().iloc[::-1].astype({"status": "str"}),
-        lambda ev, t: replayed(ev, t).frame()["status"],
         lambda ev, t: {order_id: order.status for order_id, order in replayed(ev, t).table.items()},
         lambda ev, t: replayed(ev, t).frame()[["status", "amount"]].astype({"amount": "float32"}),
     ],
@@ -72,7 +76,7 @@ def test_table_as_of_accepts_correct_variants(variant):
     "wrong, hint",
     [
         (lambda ev, t: orders.replay(ev).frame(), "the one at the end of the pile"),
-        (lambda ev, t: orders.replay(e for e in ev if e.arrival_time <= t).frame(), "(<, not <=)"),
+        (lambda ev, t: orders.replay(e for e in ev if e.arrival_time <= t).frame(), "exactly at the moment"),
         (lambda ev, t: orders.replay(e for e in ev if e.event_time < t).frame(), "*happened* before the moment"),
         (final_by_updated_at, "you filtered today's table by updated_at"),
         (first_versions, "keeps each order's first version"),
@@ -81,8 +85,8 @@ def test_table_as_of_accepts_correct_variants(variant):
         (lambda ev, t: len(replayed(ev, t).table), "got int"),
         (lambda ev, t: replayed(ev, t).frame().drop(columns="status"), "no 'status' column"),
         (lambda ev, t: batch.orders_changelog(ev).changes, "several rows for one order"),
-        (lambda ev, t: replayed(ev, t).frame().assign(amount=lambda f: f["amount"] * 100), "column 'amount' differs"),
-        (lambda ev, t: replayed(ev, t).frame().iloc[1:], "orders missing: 1, orders too many: 0, another status: 0"),
+        (lambda ev, t: replayed(ev, t).frame().assign(amount=lambda f: f["amount"] * 100), "another column differs"),
+        (lambda ev, t: replayed(ev, t).frame().iloc[1:], DIFFERS),
     ],
 )
 def test_table_as_of_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
@@ -127,8 +131,8 @@ def test_paid_not_shipped_accepts_correct_variants(variant):
         (lambda cl: held(cl).reset_index(drop=True), "index your Series by known_at"),
         (lambda cl: held(cl).tz_localize(None), "naive"),
         (lambda cl: held(cl).to_frame("held").assign(count=1), "one number per change"),
-        (lambda cl: held(cl).shift().fillna(0.0), "your amounts differ"),
-        (lambda cl: pd.Series(held(cl).iloc[-1], index=held(cl).index), "your last amount is right, but not"),
+        (lambda cl: held(cl).shift().fillna(0.0), DIFFERS),
+        (lambda cl: pd.Series(held(cl).iloc[-1], index=held(cl).index), DIFFERS),
         (lambda cl: held(cl).where(held(cl) > 0), "NaN"),
     ],
 )
@@ -244,7 +248,23 @@ def apply_unguarded(events):
     return op.stateful_map("open", by_customer, step)
 
 
-@pytest.mark.parametrize("variant", [open_orders_flow, none_filtered])
+def emit_when_the_count_moves(events):
+    """Correct too: recount after every accepted event, emit only when the count is not the one emitted last."""
+    by_customer = op.key_on("by_customer", events, lambda e: e.customer)
+
+    def step(state, event):
+        mine, said = state or ({}, 0)
+        try:
+            mine[event.order_id] = orders.apply(mine.get(event.order_id), event)
+        except orders.RejectedEvent:
+            return (mine, said), []
+        now = sum(1 for o in mine.values() if o.status not in ("shipped", "cancelled"))
+        return (mine, now), ([(event.arrival_time, now)] if now != said else [])
+
+    return op.stateful_flat_map("open", by_customer, step)
+
+
+@pytest.mark.parametrize("variant", [open_orders_flow, none_filtered, emit_when_the_count_moves])
 def test_open_orders_accepts_correct_variants(variant):
     assert lesson02.open_orders_flow(variant).ok
 
@@ -264,10 +284,10 @@ def test_open_orders_accepts_correct_variants(variant):
         (with_state_machine(shape=lambda t, n: (t.replace(tzinfo=None), n)), "naive"),
         (with_state_machine(shape=lambda t, n: (t, str(n))), "should be a count"),
         (with_state_machine(shape=lambda t, n: (str(t), n)), "should be known_at, a datetime"),
-        (lambda events: op.filter("none", events, lambda e: False), "emitted nothing"),
-        (at_the_end_only, "emitted fewer changes"),
+        (lambda events: op.filter("none", events, lambda e: False), "your answer is nothing emitted"),
+        (at_the_end_only, DIFFERS),
         (apply_unguarded, "stopped on an event the rule rejects"),
-        (lambda events: op.map("boom", events, lambda e: 1 / 0), "your flow stopped"),
+        (lambda events: op.map("boom", events, lambda e: 1 / 0), "ZeroDivisionError"),
     ],
 )
 def test_open_orders_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
@@ -290,3 +310,133 @@ def test_open_orders_batch_counts_by_hand():
         ("customer-1", 1), ("customer-1", 2), ("customer-1", 1), ("customer-1", 0), ("customer-2", 1)
     ]
     assert list(got["known_at"].dt.minute) == [1, 2, 4, 6, 7]
+
+
+# -- wrong answers written for the checks that compare with the solution ---------------------------
+
+def replay_sorted_by_event_time(events, moment):
+    return orders.replay(sorted((e for e in events if e.arrival_time < moment), key=lambda e: e.event_time)).frame()
+
+
+def without_cancelled_orders(events, moment):
+    table = replayed(events, moment).frame()
+    return table[table["status"] != "cancelled"]
+
+
+def forget_the_order_on_a_rejected_event(events, moment):
+    table = {}
+    for event in events:
+        if event.arrival_time >= moment:
+            break
+        try:
+            table[event.order_id] = orders.apply(table.get(event.order_id), event)
+        except orders.RejectedEvent:
+            table.pop(event.order_id, None)
+    return table
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (replay_sorted_by_event_time, DIFFERS),
+    (without_cancelled_orders, DIFFERS),
+    (forget_the_order_on_a_rejected_event, DIFFERS),
+    (lambda ev, t: batch.orders_changelog(ev).table(), "the one at the end of the pile"),
+    (lambda ev, t: batch.orders_table(ev, as_of=t + timedelta(microseconds=1)), "exactly at the moment"),
+])
+def test_table_as_of_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson02.table_as_of(wrong)
+    assert feedback_says(feedback, hint), feedback
+
+
+def never_subtracted(changelog):
+    changes = changelog.changes
+    return pd.Series(changes["amount"].where(changes["status"] == "paid", 0.0).cumsum().to_numpy(),
+                     index=changes["known_at"])
+
+
+def previous_row_not_previous_version(changelog):
+    changes = changelog.changes
+    before = changes["status"].shift()
+    delta = changes["amount"].where(changes["status"] == "paid", 0.0) - changes["amount"].where(before == "paid", 0.0)
+    return pd.Series(delta.cumsum().to_numpy(), index=changes["known_at"])
+
+
+def in_event_time_order(changelog):
+    ordered = changelog.changes.sort_values("updated_at", kind="stable")
+    return held(dataclasses.replace(changelog, changes=ordered))
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (never_subtracted, DIFFERS),
+    (previous_row_not_previous_version, DIFFERS),
+    (lambda cl: held(cl).groupby(level=0).first(), DIFFERS),  # the first amount of a moment, not the last
+    (lambda cl: held(cl).round(0), DIFFERS),
+    (in_event_time_order, "your last amount is right, but not the amounts along the way"),
+])
+def test_paid_not_shipped_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson02.paid_not_shipped(wrong)
+    assert feedback_says(feedback, hint), feedback
+
+
+def a_set_of_open_orders(events):
+    """Without the rule: a second 'placed' of a shipped order opens it again."""
+    by_customer = op.key_on("by_customer", events, lambda e: e.customer)
+
+    def step(open_ids, event):
+        open_ids = set(open_ids or ())
+        before = len(open_ids)
+        if event.kind == "placed":
+            open_ids.add(event.order_id)
+        elif event.kind in ("shipped", "cancelled"):
+            open_ids.discard(event.order_id)
+        return open_ids, ([(event.arrival_time, len(open_ids))] if len(open_ids) != before else [])
+
+    return op.stateful_flat_map("open", by_customer, step)
+
+
+def every_order_ever(events):
+    by_customer = op.key_on("by_customer", events, lambda e: e.customer)
+
+    def step(mine, event):
+        mine = mine or {}
+        try:
+            order = orders.apply(mine.get(event.order_id), event)
+        except orders.RejectedEvent:
+            return mine, []
+        mine[event.order_id] = order
+        return mine, ([(event.arrival_time, len(mine))] if order.status != "paid" else [])
+
+    return op.stateful_flat_map("open", by_customer, step)
+
+
+def orders_kept_outside():
+    everyone = {}
+
+    def flow(events):
+        by_customer = op.key_on("by_customer", events, lambda e: e.customer)
+
+        def step(_, event):
+            mine = everyone.setdefault(event.customer, {})
+            try:
+                order = mine[event.order_id] = orders.apply(mine.get(event.order_id), event)
+            except orders.RejectedEvent:
+                return None, []
+            if order.status == "paid":
+                return None, []
+            return None, [(event.arrival_time, sum(o.status in ("placed", "paid") for o in mine.values()))]
+
+        return op.stateful_flat_map("open", by_customer, step)
+
+    return flow
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (a_set_of_open_orders, DIFFERS),
+    (every_order_ever, DIFFERS),
+    (with_state_machine(when=lambda e, o: e.event_time), "when the changes *happened*"),
+    (lambda events: op.map("unkeyed", open_orders_flow(events), lambda kv: kv[1]), "emit (customer, (known_at"),
+    (orders_kept_outside(), "keeps something from one call to the next"),
+    (with_state_machine(emit_unchanged=True, still_open=("placed",)), DIFFERS),  # a paid order is still open
+])
+def test_open_orders_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson02.open_orders_flow(wrong)
+    assert feedback_says(feedback, hint), feedback

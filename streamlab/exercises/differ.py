@@ -94,6 +94,7 @@ __all__ = [
     "Raised",
     "bag",
     "events",
+    "fresh",
     "learner_dataflow",
     "meaning",
     "run_flow",
@@ -416,8 +417,24 @@ class Known:
     when: Callable[[Any, Any, Case], bool] | None = None
 
 
+def _frozen(x: Any) -> bool:
+    params = getattr(type(x), "__dataclass_params__", None)
+    return isinstance(x, (str, int, float, bool, type(None), dt.datetime, dt.timedelta)) or bool(params and params.frozen)
+
+
+def fresh(arg: Any) -> Any:
+    """A copy of an argument the learner may change freely: frames copied, lists of frozen items copied shallowly."""
+    if isinstance(arg, (pd.DataFrame, pd.Series)):
+        return arg.copy()
+    if isinstance(arg, list) and all(map(_frozen, arg)):
+        return list(arg)
+    if _frozen(arg):
+        return arg
+    return copy.deepcopy(arg)
+
+
 def _default_call(fn: Callable[..., Any], case: Case) -> Any:
-    return fn(*copy.deepcopy(case.args))
+    return fn(*map(fresh, case.args))
 
 
 @dataclass

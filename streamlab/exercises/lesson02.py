@@ -9,30 +9,41 @@
    how many of their orders are open; its changes must equal
    :func:`open_orders_batch`'s, the same rule in pandas.
 
-Every check runs the learner's function on the lesson's pile (order pipe seed
-7) and on fresh piles whose events arrive up to two minutes after they happen
-and that hold a few events the rule rejects.
+Every check compares the learner's function with the solution
+(:mod:`streamlab.exercises.differ`) on the lesson's pile (order pipe seed 7), on
+fresh piles whose events arrive up to two minutes after they happen and that
+hold a few events the rule rejects, and on generated piles with the edges: an
+event arriving exactly at the moment asked, events of one order arriving out of
+order or at the same second, a second "placed", a payment after a cancellation,
+a shipment of an order nobody placed, refunds, empty and one-order piles,
+several orders per customer. The smallest pile found where the answers differ
+is shown, with the hint of a known mistake when that mistake gives the
+learner's answer on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable
+import random
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import bytewax.operators as op
 import pandas as pd
 
 from streamlab import batch, stream
 from streamlab.events import COURSE_START, arrived_before
 from streamlab.exercises import Feedback, Mistake, checker, correct
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, show_time
 from streamlab.orders import (
     Changelog,
     Order,
     OrderEvent,
     RejectedEvent,
     Replay,
+    apply,
     order_pipe,
     replay,
     table_frame,
@@ -106,6 +117,43 @@ def _changelog_copy(seed: int | None) -> Changelog:
     return dataclasses.replace(cached, changes=cached.changes.copy(), rejected=cached.rejected.copy())
 
 
+#: The paths an order's life can take in the generated piles.
+_PATHS = (("placed",), ("placed", "paid"), ("placed", "paid", "shipped"), ("placed", "cancelled"),
+          ("placed", "paid", "cancelled"))
+
+
+def _generated(seed: int, orders: int | None = None) -> list[OrderEvent]:
+    """A small pile made to hit the edges: times on a 30-second grid (ties), events of an order arriving out of
+    order, and events the rule rejects (a second "placed", a payment after a cancellation, a shipment of an
+    order nobody placed, a cancellation after shipping)."""
+    rng = random.Random(seed)
+    orders = rng.randint(0, 6) if orders is None else orders
+    step = timedelta(seconds=30)
+    pile: list[OrderEvent] = []
+    for i in range(orders):
+        customer, amount = f"customer-{rng.randrange(3)}", rng.choice((10.0, 25.5, 40.0, 99.99))
+        at = COURSE_START + step * rng.randint(0, 3 * orders)
+        for kind in rng.choice(_PATHS):
+            pile.append(OrderEvent(f"order-{i}", customer, kind, amount, at, at + step * rng.choice((0, 0, 1, 2, 4))))
+            at += step * rng.randint(0, 2)
+    for _ in range(rng.choice((0, 0, 1, 2)) if pile else 0):
+        e = rng.choice(pile)
+        kind = {"placed": "placed", "paid": "placed", "shipped": "cancelled", "cancelled": "paid"}[e.kind]
+        later = e.arrival_time + step * rng.randint(0, 2)
+        order_id = e.order_id if rng.random() < 0.8 else "order-99"
+        pile.append(dataclasses.replace(e, order_id=order_id, kind=kind, event_time=later, arrival_time=later))
+    return sorted(pile, key=lambda e: e.arrival_time)
+
+
+def _show_order_events(pile: list[OrderEvent]) -> str:
+    if not pile:
+        return "no events at all"
+    head = "this 1 event" if len(pile) == 1 else f"these {len(pile)} events"
+    lines = [f"  {e.order_id}, {e.customer}, {e.kind}, {e.amount:g}, {show_time(e.event_time)}, "
+             f"{show_time(e.arrival_time)}" for e in pile]
+    return f"{head} (order, customer, kind, amount, happened, arrived):\n" + "\n".join(lines)
+
+
 # -- 1. The table as it was ----------------------------------------------------------------------
 
 _OPTIONAL = ("customer", "amount", "updated_at")
@@ -143,113 +191,129 @@ def _table_rows(answer: Any) -> pd.DataFrame:
     return rows.sort_index()
 
 
-def _statuses(table: pd.DataFrame) -> dict[str, str]:
-    return dict(zip(table.index.astype(str), table["status"].astype(str), strict=True))
+def _table_meaning(answer: Any, case: Case) -> Any:
+    """The table as ``{order_id: {field: value}}``: the status, and the other fields the answer has."""
+    if isinstance(answer, Raised):
+        return answer
+    rows = _table_rows(answer)
+    columns: dict[str, list[Any]] = {"status": list(rows["status"])}
+    if "amount" in rows.columns:
+        columns["amount"] = [round(float(a), 2) for a in pd.to_numeric(rows["amount"], errors="coerce")]
+    if "customer" in rows.columns:
+        columns["customer"] = [str(c) for c in rows["customer"]]
+    if "updated_at" in rows.columns:
+        try:
+            columns["updated_at"] = list(pd.to_datetime(rows["updated_at"], utc=True))
+        except (TypeError, ValueError):
+            columns["updated_at"] = [str(u) for u in rows["updated_at"]]
+    names = list(columns)
+    return {str(order_id): dict(zip(names, values)) for order_id, *values in zip(rows.index, *columns.values())}
 
 
-def _same_table(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
-    """None if ``got`` is ``want``; else the first column that differs."""
-    if _statuses(got) != _statuses(want):
-        return "status"
-    want = want.reindex(got.index)
-    for column in _OPTIONAL:
-        if column not in got.columns:
-            continue
-        if column == "amount":
-            same = (pd.to_numeric(got[column], errors="coerce") - want[column]).abs().lt(0.005).all()
-        elif column == "updated_at":
-            try:
-                same = (pd.to_datetime(got[column], utc=True) == want[column]).all()
-            except (TypeError, ValueError):
-                same = False
-        else:
-            same = (got[column].astype(str) == want[column].astype(str)).all()
-        if not same:
-            return column
-    return None
+def _same_table(got: Any, want: Any) -> bool:
+    """The same orders with the same statuses, and every other field the answer has equal to the right one."""
+    if isinstance(got, Raised) or isinstance(want, Raised):
+        return got == want
+    if got.keys() != want.keys():
+        return False
+    return all(fields.get(f) == want[k].get(f) for k, fields in got.items() for f in fields)
 
 
-def _first_versions(seed: int | None, moment: datetime) -> dict[str, str]:
-    """Each order's status in its first version known before ``moment``."""
-    changes = _changelog(seed).changes
-    first = changes[changes["known_at"] < pd.Timestamp(moment)].drop_duplicates("order_id", keep="first")
-    return dict(zip(first["order_id"], first["status"].astype(str), strict=True))
+def _show_table(table: Any) -> str:
+    if isinstance(table, Raised):
+        return repr(table)
+    if not table:
+        return "an empty table"
+
+    def fields(f: dict[str, Any]) -> str:
+        more = [f"amount {f['amount']:g}" if "amount" in f else "",
+                f"updated_at {show_time(f['updated_at'].to_pydatetime())}" if isinstance(f.get("updated_at"), pd.Timestamp) else ""]
+        return ", ".join([f["status"], *(m for m in more if m)])
+
+    return "; ".join(f"{order_id} ({fields(f)})" for order_id, f in table.items())
 
 
-def _last_kinds(events: Iterable[OrderEvent]) -> dict[str, str]:
+def _table_solution(events: list[OrderEvent], moment: datetime) -> Any:
+    return replay(e for e in events if e.arrival_time < moment).frame()
+
+
+def _table_cases() -> Iterator[Case]:
+    for seed in range(201, 221):
+        pile = _generated(seed)
+        rng = random.Random(seed)
+        # Mostly the exact arrival time of an event of the pile: a tie on the moment.
+        moment = (rng.choice(pile).arrival_time if pile and rng.random() < 0.7
+                  else COURSE_START + timedelta(seconds=30 * rng.randint(0, 12)))
+        yield Case((pile, moment))
+    # The lesson's pile up to a quarter of an hour after the moment: what a cut at 02:00 can need.
+    moment = COURSE_START + timedelta(hours=2)
+    yield Case(([e for e in _events(None) if e.arrival_time < moment + timedelta(minutes=15)], moment),
+               "the lesson's pile")
+    for seed in (3, 4):
+        events = _events(seed)
+        payments = [e for e in events if e.kind == "paid"]
+        yield Case((events, payments[len(payments) * 2 // 3].arrival_time), f"a fresh pile (seed {seed})")
+
+
+def _first_versions(events: list[OrderEvent], moment: datetime) -> Any:
+    changes = batch.orders_changelog(events).changes
+    return changes[changes["known_at"] < pd.Timestamp(moment)].drop_duplicates("order_id", keep="first").set_index(
+        "order_id")
+
+
+def _last_kinds(events: list[OrderEvent], moment: datetime) -> Any:
     last: dict[str, str] = {}
     for event in events:
-        last[event.order_id] = event.kind
+        if event.arrival_time < moment:
+            last[event.order_id] = event.kind
     return last
+
+
+def _by_updated_at(events: list[OrderEvent], moment: datetime) -> Any:
+    final = replay(events).frame()
+    return final[final["updated_at"] < pd.Timestamp(moment)]
+
+
+TABLE = Exercise(
+    solution=_table_solution,
+    cases=_table_cases,
+    meaning=_table_meaning,
+    same=_same_table,
+    describe=lambda case: f"at the moment {show_time(case.args[1])}, with {_show_order_events(case.args[0])}",
+    show=_show_table,
+    known=(
+        Known("your code stopped on an event the rule rejects. Such an event changes nothing: catch "
+              "orders.RejectedEvent and leave the order as it was, as orders.replay does.",
+              when=lambda got, want, case: isinstance(got, Raised) and issubclass(got.error, RejectedEvent)),
+        Known("your table is the one at the end of the pile, not the one at the moment: replay only the events "
+              "that had arrived before that moment.", model=lambda events, moment: replay(events).frame()),
+        Known("an event arrived exactly at the moment and your table includes it. The table *as of* a moment is "
+              "the one just before it: keep the events that arrived strictly before.",
+              model=lambda events, moment: replay(e for e in events if e.arrival_time <= moment).frame()),
+        Known("you kept the events that *happened* before the moment. The table at a moment holds what was known "
+              "then: cut by arrival_time (events arrive up to two minutes late here).",
+              model=lambda events, moment: replay(e for e in events if e.event_time < moment).frame()),
+        Known("you filtered today's table by updated_at. Orders that changed after the moment are missing, though "
+              "they existed then: the table overwrote their past. Replay the log up to the moment instead.",
+              model=_by_updated_at),
+        Known("your table keeps each order's first version; keep its latest one known by then.",
+              model=_first_versions),
+        Known("you took the kind of each order's last event as its status. Some events do not fit their order (a "
+              "second 'placed', 'shipped' for an order nobody placed, ...): fold with orders.apply, which rejects "
+              "them.", model=_last_kinds),
+        Known("the orders and their statuses are right, but another column differs: keep each order's fields as "
+              "the rule (orders.apply) sets them.",
+              when=lambda got, want, case: isinstance(got, dict) and got.keys() == want.keys()
+              and all(f["status"] == want[k]["status"] for k, f in got.items())),
+    ),
+)
 
 
 @checker
 def table_as_of(fn: Callable[[list[OrderEvent], datetime], Any]) -> Feedback:
     """Check ``table_as_of(events, moment)``: the table replayed from the events that arrived before ``moment``."""
-    cases: list[tuple[int | None, datetime | None]] = [(None, COURSE_START + timedelta(hours=2)), (3, None), (4, None)]
-    for seed, moment in cases:
-        events = _events(seed)  # the reference: the learner gets a list of their own
-        if moment is None:
-            # A moment at which a payment arrives: an event arriving exactly then is not in the table yet.
-            payments = [e for e in events if e.kind == "paid"]
-            moment = payments[len(payments) * 2 // 3].arrival_time
-        try:
-            answer = fn(_events(seed), moment)
-        except RejectedEvent as why:
-            raise Mistake(
-                f"your code stopped on an event the rule rejects ({why.reason}). Such an event changes nothing: "
-                "catch orders.RejectedEvent and leave the order as it was, as orders.replay does."
-            ) from None
-        got = _table_rows(answer)
-        before = [e for e in events if e.arrival_time < moment]
-        want = replay(before).frame()
-        column = _same_table(got, want)
-        if column is None:
-            continue
-        at = f"{moment:%H:%M:%S}"
-        if column != "status":
-            raise Mistake(
-                f"the orders and their statuses are right, but column {column!r} differs: keep each order's "
-                "fields as the rule (orders.apply) sets them."
-            )
-        statuses = _statuses(got)
-        if statuses == _statuses(replay(events).frame()):
-            raise Mistake(
-                f"your table is the one at the end of the pile, not the one at {at}: replay only the events "
-                "that had arrived before that moment."
-            )
-        if statuses == _statuses(replay(e for e in events if e.arrival_time <= moment).frame()):
-            raise Mistake(
-                f"an event arrived exactly at {at} and your table includes it. The table *as of* a moment is "
-                "the one just before it: keep the events that arrived strictly before (<, not <=)."
-            )
-        if statuses == _statuses(replay(e for e in events if e.event_time < moment).frame()):
-            raise Mistake(
-                "you kept the events that *happened* before the moment. The table at a moment holds what was "
-                "known then: cut by arrival_time (in the check, events arrive up to two minutes late)."
-            )
-        final = replay(events).frame()
-        if statuses == _statuses(final[final["updated_at"] < pd.Timestamp(moment)]):
-            raise Mistake(
-                f"you filtered today's table by updated_at. Orders that changed after {at} are missing, though "
-                "they existed then: the table overwrote their past. Replay the log up to the moment instead."
-            )
-        if statuses == _first_versions(seed, moment):
-            raise Mistake("your table keeps each order's first version; keep its latest one known by then.")
-        if statuses == _last_kinds(before):
-            raise Mistake(
-                "you took the kind of each order's last event as its status. Some events do not fit their "
-                "order (a second 'placed', 'shipped' for an order nobody placed, ...): fold with orders.apply, "
-                "which rejects them."
-            )
-        missing = len(set(want.index) - set(got.index))
-        extra = len(set(got.index) - set(want.index))
-        wrong = sum(statuses[k] != s for k, s in _statuses(want).items() if k in statuses)
-        raise Mistake(
-            f"at {at} your table differs from the replayed log (orders missing: {missing}, orders too many: "
-            f"{extra}, another status: {wrong}). Fold, in arrival order, every event that arrived before the moment."
-        )
-    return correct("replaying the log up to each moment, your table is the one that stood then.")
+    TABLE.compare(fn)
+    return correct("replaying the log up to each moment, your table is the one that stood then, on every pile tried.")
 
 
 # -- 2. A question only the log answers ------------------------------------------------------------
@@ -286,6 +350,8 @@ def _as_series(answer: Any) -> pd.Series:
             "One number is what the table alone can give."
         )
     if not isinstance(answer.index, pd.DatetimeIndex):
+        if len(answer) == 0:
+            return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
         raise Mistake("index your Series by known_at, the moment each change became known.")
     if answer.index.tz is None:
         raise Mistake("your times are naive: keep known_at as it is, timezone-aware UTC.")
@@ -299,52 +365,93 @@ def _step_values(series: pd.Series, at: pd.DatetimeIndex) -> pd.Series:
     return last.reindex(last.index.union(at)).ffill().fillna(0.0).reindex(at)
 
 
-def _same_curve(got: pd.Series, want: pd.Series) -> bool:
-    at = pd.DatetimeIndex(want.index.unique())
-    return bool((_step_values(got, at) - _step_values(want, at)).abs().lt(0.005).all())
+@functools.lru_cache(maxsize=64)
+def _generated_changelog(seed: int) -> Changelog:
+    return batch.orders_changelog(_generated(seed, orders=random.Random(seed).randint(1, 6)))
+
+
+def _changelog_view(changelog: Changelog, kept: list[str]) -> Changelog:
+    """The changelog of some of its orders only (whole histories, so each stays one the rule could make)."""
+    changes = changelog.changes[changelog.changes["order_id"].isin(kept)].reset_index(drop=True)
+    rejected = changelog.rejected.copy()
+    return dataclasses.replace(changelog, changes=changes, rejected=rejected, events_read=len(changes) + len(rejected))
+
+
+def _paid_cases() -> Iterator[Case]:
+    def case(changelog: Changelog, label: str = "a generated case") -> Case:
+        return Case((changelog, list(dict.fromkeys(changelog.changes["order_id"]))), label, items=1)
+
+    for seed in range(231, 243):
+        yield case(_generated_changelog(seed))
+    yield case(_changelog(None), "the lesson's changelog")
+    yield case(_changelog(3), "a fresh changelog (seed 3)")
+
+
+def _paid_call(fn: Callable[..., Any], case: Case) -> Any:
+    return fn(_changelog_view(*case.args))
+
+
+def _paid_meaning(answer: Any, case: Case) -> Any:
+    """The money held after each moment at which the table changed, to the cent."""
+    if isinstance(answer, Raised):
+        return answer
+    changes = _changelog_view(*case.args).changes
+    got = _as_series(answer)
+    known = set(changes["known_at"])
+    if not set(got.index) <= known:
+        if set(got.index) <= set(changes["updated_at"]):
+            raise Mistake(
+                "your times are updated_at, when each change *happened*. The money was held from when the change "
+                "became known: index by known_at (in the check, events arrive up to two minutes late)."
+            )
+        raise Mistake("some of your times are not moments at which the table changed: index by known_at.")
+    if got.isna().any():
+        raise Mistake("some of your amounts are NaN: the amount before the first payment is 0.")
+    at = pd.DatetimeIndex(changes["known_at"].unique())
+    return tuple(round(float(v), 2) for v in _step_values(got, at))
+
+
+def _describe_changes(case: Case) -> str:
+    changes = _changelog_view(*case.args).changes
+    lines = [f"  {show_time(t.to_pydatetime())}, {o}, {s}, {a:g}"
+             for t, o, s, a in zip(changes["known_at"], changes["order_id"], changes["status"].astype(str),
+                                   changes["amount"])]
+    return (f"with these {len(lines)} changes (known_at, order, new status, amount):\n" + "\n".join(lines)
+            if lines else "with no changes at all")
+
+
+def _held_model(**how: Any) -> Callable[[Changelog], pd.Series]:
+    return lambda changelog: _held(changelog.changes, **how)
+
+
+PAID = Exercise(
+    solution=_held_model(),
+    cases=_paid_cases,
+    call=_paid_call,
+    meaning=_paid_meaning,
+    describe=_describe_changes,
+    show=lambda answer: repr(answer) if isinstance(answer, Raised) else (
+        "the amounts " + ", ".join(f"{v:g}" for v in answer) if answer else "no amounts"),
+    budget=40,
+    known=(
+        Known("an order that was paid and then cancelled (a refund) no longer holds money: it leaves 'paid' too.",
+              model=_held_model(leaves=lambda now, before: now == "shipped")),
+        Known("you took away the amount of every cancelled order. An order cancelled before it was paid never "
+              "added any money: take away only what leaves 'paid'.",
+              model=_held_model(leaves=lambda now, before: now.isin(["shipped", "cancelled"]))),
+        Known("you counted orders from when they were placed: money is held once an order is *paid*.",
+              model=_held_model(enters="placed", leaves=lambda now, before: now.isin(["shipped", "cancelled"]))),
+        Known("your last amount is right, but not the amounts along the way: the money held changes with every "
+              "payment, shipment and refund.",
+              when=lambda got, want, case: bool(got) and got[-1] == want[-1]),
+    ),
+)
 
 
 @checker
 def paid_not_shipped(fn: Callable[[Changelog], Any]) -> Feedback:
     """Check ``paid_not_shipped(changelog)``: after every change, the money of the orders paid and not yet shipped."""
-    for seed in (None, 3):
-        changes = _changelog(seed).changes
-        got = _as_series(fn(_changelog_copy(seed)))
-        want = _held(changes)
-        known = set(changes["known_at"])
-        if not set(got.index) <= known:
-            if set(got.index) <= set(changes["updated_at"]):
-                raise Mistake(
-                    "your times are updated_at, when each change *happened*. The money was held from when the change "
-                    "became known: index by known_at (in the check, events arrive up to two minutes late)."
-                )
-            raise Mistake("some of your times are not moments at which the table changed: index by known_at.")
-        if got.isna().any():
-            raise Mistake("some of your amounts are NaN: the amount before the first payment is 0.")
-        if _same_curve(got, want):
-            continue
-        if _same_curve(got, _held(changes, leaves=lambda now, before: now == "shipped")):
-            raise Mistake(
-                "an order that was paid and then cancelled (a refund) no longer holds money: it leaves 'paid' too."
-            )
-        if _same_curve(got, _held(changes, leaves=lambda now, before: now.isin(["shipped", "cancelled"]))):
-            raise Mistake(
-                "you took away the amount of every cancelled order. An order cancelled before it was paid never "
-                "added any money: take away only what leaves 'paid'."
-            )
-        closed = _held(changes, enters="placed", leaves=lambda now, before: now.isin(["shipped", "cancelled"]))
-        if _same_curve(got, closed):
-            raise Mistake("you counted orders from when they were placed: money is held once an order is *paid*.")
-        if abs(got.iloc[-1] - want.iloc[-1]) < 0.005:
-            raise Mistake(
-                "your last amount is right, but not the amounts along the way: after every change, add the amount "
-                "of an order that became paid and take away that of an order that left 'paid'."
-            )
-        raise Mistake(
-            "your amounts differ from the money held for paid orders not yet shipped. After every change, add the "
-            "amount of an order that became paid and take away that of an order that left 'paid' (shipped or "
-            "cancelled)."
-        )
+    PAID.compare(fn)
     return correct("after every change, your amount is the money held for orders paid and not yet shipped.")
 
 
@@ -367,7 +474,7 @@ def open_orders_batch(events: Iterable[OrderEvent]) -> pd.DataFrame:
     [1, 2]
     """
     changes = batch.orders_changelog(list(events)).changes
-    move = changes["status"].astype(str).map(OPEN_MOVES)
+    move = changes["status"].astype(str).map(OPEN_MOVES).astype("int64")
     moved = changes[move != 0]
     open_orders = move[move != 0].groupby(moved["customer"]).cumsum()
     return pd.DataFrame(
@@ -375,141 +482,146 @@ def open_orders_batch(events: Iterable[OrderEvent]) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _count_frame(rows: list[tuple[pd.Timestamp, str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["known_at", "customer", "open_orders"])
-    return frame.astype({"known_at": "datetime64[ns, UTC]"})
+def _open_solution(events: Any, still_open: tuple[str, ...] = ("placed", "paid")) -> Any:
+    """The stream version: keyed by customer, each customer's orders as state, folded with the one rule.
+
+    (``still_open`` other than the default: a model of a mistake.)
+    """
+    by_customer = op.key_on("by_customer", events, lambda e: e.customer)
+
+    def step(mine: dict[str, Order] | None, event: OrderEvent) -> tuple[dict[str, Order], list[Any]]:
+        mine = mine or {}
+        try:
+            order = apply(mine.get(event.order_id), event)
+        except RejectedEvent:
+            return mine, []
+        mine[event.order_id] = order
+        if not OPEN_MOVES[order.status]:
+            return mine, []
+        return mine, [(event.arrival_time, sum(o.status in still_open for o in mine.values()))]
+
+    return op.stateful_flat_map("open_orders", by_customer, step)
 
 
-def _open_rows(items: list[Any]) -> pd.DataFrame:
-    """The items a flow emitted, ``(customer, (known_at, open_orders))``, as a frame; refuse any other shape."""
-    if not items:
-        raise Mistake("your flow emitted nothing: emit (customer, (known_at, open_orders)) each time a count changes.")
-    rows = []
+def _open_meaning(items: Any, case: Case) -> Any:
+    """Each customer's count after each moment it changed (the last if several changes share one), in time order."""
+    if isinstance(items, Raised):
+        return items
+    counts: dict[str, dict[pd.Timestamp, float]] = {}
     for item in items:
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], tuple) and len(item[1]) == 2):
             raise Mistake(
-                "emit (customer, (known_at, open_orders)), as a keyed stateful step does; "
-                f"the first item was {items[0]!r}."
+                f"emit (customer, (known_at, open_orders)), as a keyed stateful step does; one item was {item!r:.80}."
             )
         customer, (known_at, count) = item
         if not isinstance(known_at, datetime):
-            raise Mistake(f"the first value of each pair should be known_at, a datetime; you emitted {known_at!r}.")
+            raise Mistake(f"the first value of each pair should be known_at, a datetime; you emitted {known_at!r:.60}.")
         if known_at.tzinfo is None:
             raise Mistake("your known_at times are naive: keep them timezone-aware UTC, as arrival_time is.")
         if not isinstance(count, (int, float)) or isinstance(count, bool):
-            raise Mistake(f"the second value of each pair should be a count; you emitted {count!r}.")
-        rows.append((pd.Timestamp(known_at), str(customer), count))
-    return _count_frame(rows)
+            import numpy as np
+
+            if not isinstance(count, np.number):
+                raise Mistake(f"the second value of each pair should be a count; you emitted {count!r:.60}.")
+        mine = counts.setdefault(str(customer), {})
+        mine.pop(pd.Timestamp(known_at), None)  # the last count at a moment; a later moment goes last
+        mine[pd.Timestamp(known_at)] = float(count)
+    return {customer: tuple(mine.items()) for customer, mine in sorted(counts.items())}
 
 
-def _per_moment(rows: pd.DataFrame) -> pd.Series:
-    """Each customer's count after each moment (the last if several changes share one), in time order."""
-    ordered = rows.sort_values(["customer", "known_at"], kind="stable")
-    last = ordered.drop_duplicates(["customer", "known_at"], keep="last")
-    return last.set_index(["customer", "known_at"])["open_orders"].astype(float)
+def _show_open(answer: Any) -> str:
+    if isinstance(answer, Raised):
+        return repr(answer)
+    if not answer:
+        return "nothing emitted"
+    return "; ".join(f"{customer}: " + ", ".join(f"{n:g} at {show_time(t.to_pydatetime())}" for t, n in said)
+                     for customer, said in answer.items())
 
 
-def _final_counts(rows: pd.DataFrame) -> dict[str, float]:
-    """Each customer's count after the last change emitted for it."""
-    return rows.groupby("customer", sort=True)["open_orders"].last().astype(float).to_dict()
+def _open_cases() -> Iterator[Case]:
+    for seed in range(251, 275):
+        yield Case((_generated(seed),))
+    lesson = [e for e in _events(None) if e.arrival_time < COURSE_START + timedelta(hours=2)]
+    yield Case((lesson,), "the lesson's pile, its first two hours")
+    yield Case((_events(3),), "a fresh pile (seed 3)")
 
 
-def _fold_kinds(changes: Iterable[tuple[datetime, str, str]], moves: dict[str, int]) -> pd.DataFrame:
-    """Fold ``(known_at, customer, kind)`` straight into each customer's count, moving it by ``moves[kind]``."""
-    counts: dict[str, int] = {}
-    rows = []
-    for known_at, customer, kind in changes:
-        if moves[kind]:
-            counts[customer] = counts.get(customer, 0) + moves[kind]
-            rows.append((pd.Timestamp(known_at), customer, counts[customer]))
-    return _count_frame(rows)
+def _counting(*, moves: dict[str, int] = OPEN_MOVES, rule: bool = True, key: str = "customer",
+              when: str = "arrival_time", unchanged: bool = False) -> Callable[..., Any]:
+    """A model of a mistake: another move per kind, no rule, another key, another time, or unchanged counts emitted."""
+    def flow(events: Any) -> Any:
+        keyed = op.key_on("by", events, lambda e: getattr(e, key))
+
+        def step(state: Any, event: OrderEvent) -> Any:
+            mine, n = state or ({}, 0)
+            if rule:
+                try:
+                    order = apply(mine.get(event.order_id), event)
+                except RejectedEvent:
+                    return (mine, n), []
+                mine[event.order_id] = order
+            move = moves[event.kind]
+            if not move and not unchanged:
+                return (mine, n), []
+            return (mine, n + move), [(getattr(event, when), n + move)]
+
+        return op.stateful_flat_map("count", keyed, step)
+
+    return flow
 
 
-def _final_mistake(final: dict[str, float], events: list[OrderEvent]) -> None:
-    """Name the mistake behind last counts that differ from the batch's, if it is a typical one."""
-    changes = batch.orders_changelog(events).changes
-    accepted = list(zip(changes["known_at"], changes["customer"], changes["status"].astype(str), strict=True))
-    raw = [(e.arrival_time, e.customer, e.kind) for e in events]
+def _backwards(got: Any, want: Any, case: Case) -> bool:
+    return isinstance(got, dict) and any(
+        any(b[0] < a[0] for a, b in zip(said, said[1:])) for said in got.values())
 
-    def made_by(moves: dict[str, int], sources: tuple[list, ...] = (accepted, raw)) -> bool:
-        return any(final == _final_counts(_fold_kinds(source, moves)) for source in sources)
 
-    if made_by(OPEN_MOVES, (raw,)):
-        raise Mistake(
-            "you counted every event, including those the rule rejects (a second 'placed', 'shipped' for an order "
-            "nobody placed, ...), which change nothing. Let orders.apply decide what an event does to its order, "
-            "and catch orders.RejectedEvent: then nothing changes."
-        )
-    if made_by({**OPEN_MOVES, "cancelled": 0}):
-        raise Mistake("a cancelled order is no longer open either: take it off its customer's count.")
-    if made_by({**OPEN_MOVES, "shipped": 0, "cancelled": 0}):
-        raise Mistake("your counts only grow: an order that is shipped or cancelled is no longer open.")
+OPEN = Exercise(
+    solution=_open_solution,
+    cases=_open_cases,
+    call=lambda build, case: stream.run(build, list(case.args[0]))["out"],
+    meaning=_open_meaning,
+    describe=lambda case: f"with {_show_order_events(case.args[0])}",
+    show=_show_open,
+    known=(
+        Known("your flow stopped on an event the rule rejects. Such an event changes nothing: catch "
+              "orders.RejectedEvent and leave the customer's orders as they were.",
+              when=lambda got, want, case: isinstance(got, Raised) and issubclass(got.error, RejectedEvent)),
+        Known("your counts are keyed by order: key them by customer (each event names its customer).",
+              when=lambda got, want, case: isinstance(got, dict) and any(k.startswith("order-") for k in got)),
+        Known("you counted every event, including those the rule rejects (a second 'placed', 'shipped' for an "
+              "order nobody placed, ...), which change nothing. Let orders.apply decide what an event does to its "
+              "order, and catch orders.RejectedEvent: then nothing changes.", model=_counting(rule=False)),
+        Known("a cancelled order is no longer open either: take it off its customer's count.",
+              model=_counting(moves={**OPEN_MOVES, "cancelled": 0})),
+        Known("a cancelled order is no longer open either: take it off its customer's count.",
+              model=_counting(moves={**OPEN_MOVES, "cancelled": 0}, rule=False)),
+        Known("a cancelled order is no longer open either: take it off its customer's count.",
+              model=lambda events: _open_solution(events, ("placed", "paid", "cancelled"))),
+        Known("your counts only grow: an order that is shipped or cancelled is no longer open.",
+              model=_counting(moves={**OPEN_MOVES, "shipped": 0, "cancelled": 0}, rule=False)),
+        Known("your counts only grow: an order that is shipped or cancelled is no longer open.",
+              model=_counting(moves={**OPEN_MOVES, "shipped": 0, "cancelled": 0})),
+        Known("your times are when the changes *happened*. known_at is when a change became known: the arrival "
+              "time of the event that made it (events arrive up to two minutes late here).",
+              model=_counting(when="event_time")),
+        Known("you emitted a count that did not change (a payment leaves the order open): a changelog has a row "
+              "only when the count changes.", model=_counting(unchanged=True)),
+        Known("some of a customer's changes come out of arrival order, so the counts along the way are counts that "
+              "never were. After a step keyed by order, bytewax keeps the order of each order's changes, not the "
+              "order across orders (order is kept per key, lesson 03). Key the events by customer from the start.",
+              when=_backwards),
+        Known("your flow emitted fewer changes than the counts went through: emit the new count each time it "
+              "changes, not only the last one.",
+              when=lambda got, want, case: isinstance(got, dict) and got.keys() == want.keys() and all(
+                  len(got[c]) < len(want[c]) and got[c][-1][1] == want[c][-1][1] for c in got)),
+    ),
+)
 
 
 @checker
 def open_orders_flow(build: Callable[..., Any]) -> Feedback:
     """Check a dataflow emitting ``(customer, (known_at, open_orders))``: its changelog equals the batch's."""
-    for seed in (3, None):
-        events = _events(seed)
-        if seed is None:
-            events = [e for e in events if e.arrival_time < COURSE_START + timedelta(hours=2)]
-        want = open_orders_batch(events)
-        try:
-            items = stream.run(build, list(events))["out"]
-        except stream.StreamError as error:
-            cause = error.__cause__
-            if isinstance(cause, NotImplementedError):
-                raise
-            if isinstance(cause, RejectedEvent):
-                raise Mistake(
-                    f"your flow stopped on an event the rule rejects ({cause.reason}). Such an event changes "
-                    "nothing: catch orders.RejectedEvent and leave the customer's orders as they were."
-                ) from None
-            raise Mistake(f"your flow stopped: {error}") from None
-        got = _open_rows(items)
-        if got["customer"].str.startswith("order-").any():
-            raise Mistake("your counts are keyed by order: key them by customer (each event names its customer).")
-        arrivals = {pd.Timestamp(e.arrival_time) for e in events}
-        if not set(got["known_at"]) <= arrivals:
-            # An order's updated_at is the event_time of the event that changed it.
-            if set(got["known_at"]) <= {pd.Timestamp(e.event_time) for e in events}:
-                raise Mistake(
-                    "your times are when the changes *happened*. known_at is when a change became known: the "
-                    "arrival time of the event that made it (in the check, events arrive up to two minutes late)."
-                )
-            raise Mistake(
-                "some of your known_at times are not arrival times of events: emit the arrival time of the event "
-                "that changed the count."
-            )
-        final, want_final = _final_counts(got), _final_counts(want)
-        if final != want_final:
-            _final_mistake(final, events)
-            differ = {c for c in set(final) | set(want_final) if final.get(c) != want_final.get(c)}
-            raise Mistake(f"your last counts differ from the batch answer for {len(differ)} of the customers.")
-        backwards = got.groupby("customer", sort=False)["known_at"].diff() < pd.Timedelta(0)
-        if backwards.any():
-            raise Mistake(
-                "some of a customer's changes come out of arrival order, so the counts along the way are counts that "
-                "never were. After a step keyed by order, bytewax keeps the order of each order's changes, not the "
-                "order across orders (order is kept per key, lesson 03). Key the events by customer from the start, "
-                "and keep that customer's orders in the state."
-            )
-        if len(got) > len(want):
-            previous = got.groupby("customer", sort=False)["open_orders"].shift()
-            if (got["open_orders"] == previous).any():
-                raise Mistake(
-                    "you emitted a count that did not change (a payment leaves the order open): a changelog has a "
-                    "row only when the count changes."
-                )
-        if len(got) < len(want):
-            raise Mistake(
-                "your flow emitted fewer changes than the counts went through: emit the new count each time it "
-                "changes, not only the last one."
-            )
-        if not _per_moment(got).equals(_per_moment(want)):
-            raise Mistake(
-                "your last counts are right, but not the counts along the way: emit the count after every change."
-            )
+    OPEN.compare(build)
     return correct(
         "your stream emitted the same changelog as the batch version, change for change, and so ends with the same "
         "open orders per customer."
