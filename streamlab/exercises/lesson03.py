@@ -33,6 +33,7 @@ import pandas as pd
 from streamlab.consumers import Payments
 from streamlab.events import COURSE_START, arrived_before
 from streamlab.exercises import Feedback, Mistake, checker, correct
+from streamlab.exercises.differ import learner_dataflow
 from streamlab.log import Log, Record, compacted
 from streamlab.orders import Order, OrderEvent, RejectedEvent, from_record, order_pipe, publish, read_log, replay
 
@@ -465,7 +466,6 @@ def _run_table_flow(fn: Callable[[Any], Any], log: Log) -> list[Any]:
     # Imported here: the other checks of this lesson need no bytewax.
     import bytewax.operators as op
     from bytewax.dataflow import Dataflow, Stream
-    from bytewax.errors import BytewaxRuntimeError
     from bytewax.testing import TestingSink, run_main
 
     from streamlab.stream import LogSource
@@ -477,28 +477,21 @@ def _run_table_flow(fn: Callable[[Any], Any], log: Log) -> list[Any]:
         raise Mistake(_NOT_A_STREAM.format(what="None" if out is None else f"a {type(out).__name__}"))
     items: list[Any] = []
     op.output("collect", out, TestingSink(items))
-    try:
-        with quiet_rust_errors():  # a step of theirs that raises must not print bytewax's panic notice in the cell
-            run_main(flow)
-    except BytewaxRuntimeError as error:
-        cause = error.__cause__ or error
-        while isinstance(cause, BytewaxRuntimeError) and cause.__cause__ is not None:
-            cause = cause.__cause__
-        if isinstance(cause, NotImplementedError):
-            raise cause from None
+
+    def explain(cause: BaseException) -> str | None:
         if isinstance(cause, RejectedEvent):
-            raise Mistake(
-                f"orders.apply refused an event ({cause.reason}) and your dataflow stopped. Some events do not fit "
-                "their order (here one came before its order was placed, or twice): catch orders.RejectedEvent and "
-                "keep the order as it was."
-            ) from None
+            return (f"orders.apply refused an event ({cause.reason}) and your dataflow stopped. Some events do not "
+                    "fit their order (here one came before its order was placed, or twice): catch "
+                    "orders.RejectedEvent and keep the order as it was.")
         if isinstance(cause, ValueError) and "applied to order" in str(cause):
-            raise Mistake(_KEY_BY_ORDER) from None
+            return _KEY_BY_ORDER
         if isinstance(cause, AttributeError) and "Record" in str(cause):
-            raise Mistake(
-                f"your step got a log record, not an order event ({cause}): orders.from_record(record) decodes it."
-            ) from None
-        raise Mistake(f"your dataflow stopped: {type(cause).__name__}: {cause}") from None
+            return f"your step got a log record, not an order event ({cause}): orders.from_record(record) decodes it."
+        return None
+
+    # A step of theirs that raises must not print bytewax's panic notice in the cell.
+    with learner_dataflow(explain), quiet_rust_errors():
+        run_main(flow)
     return items
 
 

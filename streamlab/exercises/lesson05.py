@@ -44,6 +44,7 @@ import pandas as pd
 from streamlab import batch, stream
 from streamlab.events import COURSE_START, _is_number
 from streamlab.exercises import Feedback, Mistake, checker, correct
+from streamlab.exercises.differ import dataflow_cause, run_flow
 from streamlab.fraud import (
     AMOUNT,
     BURST,
@@ -793,7 +794,7 @@ def _run(fn: Callable[..., Any], case: _RoamingCase, driver: str) -> Detection:
     try:
         return stream.detect_fraud(case.day.copy_pile(), case.day.profiles, rules=rules, batch_size=1)
     except stream.StreamError as error:
-        raise (error.__cause__ or error) from None
+        raise dataflow_cause(error) from None
 
 
 @checker
@@ -974,30 +975,21 @@ def _run_engine(fn: Mapper, purchases: Iterable[Purchase], table: Mapping[str, C
         per_card = op.key_on("per_card", purchases, lambda p: p.card)
         return op.stateful_flat_map("decide", per_card, mapper)
 
-    try:
-        found = stream.run(body, list(purchases), batch_size=1, name="engine")["out"]
-    except stream.StreamError as error:
-        cause = error.__cause__ or error
-        if isinstance(cause, NotImplementedError):
-            raise cause from None
+    def explain(cause: BaseException) -> str | None:
         if isinstance(cause, _Shared):
-            raise Mistake(_SHARED_HISTORY) from None
+            return _SHARED_HISTORY
         if isinstance(cause, _NotAPair):
-            raise Mistake(
-                f"your function must return a pair: (the card's history, to keep as its state; the list of alerts "
-                f"to emit). It returned {cause.args[0]!r:.80}."
-            ) from None
+            return (f"your function must return a pair: (the card's history, to keep as its state; the list of alerts "
+                    f"to emit). It returned {cause.args[0]!r:.80}.")
         if isinstance(cause, _NotAlerts):
-            raise Mistake(
-                f"emit the alerts: the second item of the pair must be the list of Alert that decide returns, not "
-                f"(alerts, reason); one item was {type(cause.args[0]).__name__} {cause.args[0]!r:.60}."
-            ) from None
+            return (f"emit the alerts: the second item of the pair must be the list of Alert that decide returns, not "
+                    f"(alerts, reason); one item was {type(cause.args[0]).__name__} {cause.args[0]!r:.60}.")
         if isinstance(cause, AttributeError) and "NoneType" in str(cause):
-            raise Mistake(
-                f"your function crashed on a card with no profile ({cause}). The card table has no entry for a card "
-                "the bank never issued: call decide, which routes such a purchase aside, instead of check."
-            ) from None
-        raise Mistake(f"your dataflow stopped: {type(cause).__name__}: {cause}") from None
+            return (f"your function crashed on a card with no profile ({cause}). The card table has no entry for a "
+                    "card the bank never issued: call decide, which routes such a purchase aside, instead of check.")
+        return None
+
+    found = run_flow(body, purchases, explain=explain, batch_size=1, name="engine")
     return sorted(_alert_key(alert) for _card, alert in found)
 
 
