@@ -61,7 +61,10 @@ __all__ = [
     "UnknownSchemaError",
     "can_read",
     "compatibility_table",
+    "example_record",
     "load",
+    "read_as",
+    "resolution_table",
     "problems",
 ]
 
@@ -338,3 +341,78 @@ def compatibility_table(cases: Sequence[Case] = CASES, modes: Sequence[str] = DI
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(modes)).astype(bool)
     frame.index.name = "change"
     return frame
+
+
+# --------------------------------------------------------------------------- resolution, seen happen
+
+_EXAMPLE = {"order_id": "order-00001", "customer": "customer-07", "customer_id": "customer-07", "kind": "placed",
+            "currency": "USD", "amount": 25.5}
+
+
+def example_record(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """One order event with a value for every field of ``schema`` (an amount of 25.5, as the schema types it).
+
+    >>> example_record(load("orders-amount-string"))["amount"]
+    '25.5'
+    """
+    from streamlab.events import COURSE_START
+
+    record: dict[str, Any] = {}
+    for f in schema["fields"]:
+        name, kind = f["name"], f["type"]
+        if isinstance(kind, Mapping):  # the two times: timestamp-micros
+            record[name] = COURSE_START
+        elif name == "amount":
+            record[name] = str(_EXAMPLE[name]) if kind == "string" else _EXAMPLE[name]
+        else:
+            record[name] = _EXAMPLE[name]
+    return record
+
+
+def read_as(writer: Mapping[str, Any], reader: Mapping[str, Any], record: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``record`` with ``writer`` (fastavro), read the bytes back with ``reader``: what the reader gets.
+
+    Raises fastavro's ``SchemaResolutionError`` (a plain Exception) when the reader cannot read the writer's data.
+
+    >>> read_as(load("orders-v1"), load("orders-add-currency-default"))["currency"]
+    'EUR'
+    """
+    import io
+
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(dict(writer)), example_record(writer) if record is None else record)
+    out.seek(0)
+    return fastavro.schemaless_reader(out, fastavro.parse_schema(dict(writer)), fastavro.parse_schema(dict(reader)))
+
+
+def _outcome(writer: Mapping[str, Any], reader: Mapping[str, Any]) -> str:
+    try:
+        got = read_as(writer, reader)
+    except fastavro.read.SchemaResolutionError as err:
+        return f"error: {str(err).splitlines()[0]}"
+    sent = example_record(writer)
+    seen = []
+    for name, value in got.items():
+        if name not in sent:
+            alias = next((a for f in reader["fields"] if f["name"] == name for a in f.get("aliases", [])), None)
+            seen.append(f"{name}={value!r} (from {alias})" if alias in sent else f"{name}={value!r} (default)")
+        else:
+            types = [next(f["type"] for f in schema["fields"] if f["name"] == name) for schema in (writer, reader)]
+            if types[0] != types[1]:
+                seen.append(f"{name}={value!r} (promoted {types[0]} to {types[1]})")
+    dropped = [name for name in sent if name not in got and not any(
+        name in f.get("aliases", []) for f in reader["fields"])]
+    seen += [f"{name} dropped" for name in dropped]
+    return "read: " + (", ".join(seen) if seen else "as written")
+
+
+def resolution_table(cases: Sequence[Case] = CASES) -> Any:
+    """What fastavro does for each change: old data read with the new schema, new data read with the old one."""
+    import pandas as pd
+
+    rows = []
+    for case in cases:
+        old, new = load(case.old), load(case.new)
+        rows.append({"change": case.name, "what": case.what,
+                     "old data, new reader": _outcome(old, new), "new data, old reader": _outcome(new, old)})
+    return pd.DataFrame(rows).set_index("change")

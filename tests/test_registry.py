@@ -156,3 +156,17 @@ def test_bad_requests_get_clear_errors():
     registry.register("x", load("orders-v1"))
     with pytest.raises(UnknownSchemaError, match="has no version 4"):
         registry.schema_id("x", 4)
+
+
+def test_the_resolution_table_says_what_fastavro_did():
+    from streamlab.registry import resolution_table
+
+    table = resolution_table()
+    compat = compatibility_table()
+    for case in CASES:
+        row = table.loc[case.name]
+        assert row["old data, new reader"].startswith("read") == compat.loc[case.name, "BACKWARD"]
+        assert row["new data, old reader"].startswith("read") == compat.loc[case.name, "FORWARD"]
+    assert table.loc["add a field with a default", "old data, new reader"] == "read: currency='EUR' (default)"
+    assert "from customer" in table.loc["rename a field, old name as alias", "old data, new reader"]
+    assert "promoted float to double" in table.loc["widen a type", "old data, new reader"]

@@ -33,6 +33,8 @@ from streamlab.schemas import (
     read_dead_letters,
     records_frame,
     replay,
+    rollout,
+    rules_frame,
     validate,
 )
 
@@ -293,3 +295,28 @@ def test_the_drivers_refuse_an_unbounded_pipe_and_non_iterables():
 def test_the_default_registry_has_the_orders_subject():
     registry = default_registry()
     assert registry.latest("orders-value") == load("orders-v1")
+
+
+@pytest.mark.parametrize("case", ["add a field without a default", "rename a field, old name as alias",
+                                  "add a field with a default", "change a type"])
+def test_a_rollout_loses_messages_exactly_when_the_wrong_side_upgrades_first(case):
+    from streamlab.registry import CASES, compatibility_table
+
+    (c,) = [c for c in CASES if c.name == case]
+    table = compatibility_table().loc[case]
+    events = take(order_pipe(seed=2), 60)
+    for first in ("producers", "consumers"):
+        result = rollout(events, c.old, c.new, first)
+        assert result["messages"].sum() == 60
+        assert result.loc["before", "dead-lettered"] == 0
+        halfway = result.loc["halfway", "dead-lettered"]
+        # Consumers first: the new reader meets old data (BACKWARD); producers first: old readers, new data (FORWARD).
+        safe = table["BACKWARD"] if first == "consumers" else table["FORWARD"]
+        assert (halfway == 0) == safe, (first, result)
+        assert result.loc["after", "dead-lettered"] == 0  # everyone on one schema again
+
+
+def test_the_rule_table_as_a_frame():
+    frame = rules_frame()
+    assert list(frame.index) == [r.field for r in RULES]
+    assert frame.loc["amount", "checks, in order"] == "required, type, finite, range"
