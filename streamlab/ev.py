@@ -429,23 +429,34 @@ class _Charger:
 
 
 _UTC = timezone.utc
+_UTC_MIN = datetime.min.replace(tzinfo=timezone.utc)
+_MINUTE = timedelta(minutes=1)
 
 
 def _problem(m: Any) -> tuple[str, str] | None:
     """What is wrong with a message on its own (no state needed), as (reason, field), or None."""
-    kind = getattr(m, "kind", None)
+    try:
+        kind, event_time, arrival_time, message_id, charger = (
+            m.kind, m.event_time, m.arrival_time, m.message_id, m.charger)
+    except AttributeError:
+        return ("unknown kind", "kind")  # not a message at all
     required = REQUIRED.get(kind) if isinstance(kind, str) else None
     if required is None:
         return ("unknown kind", "kind")
-    for name in ("event_time", "arrival_time"):
-        t = getattr(m, name)
+    for name, t in (("event_time", event_time), ("arrival_time", arrival_time)):
         # The fast test first: the course's own times carry timezone.utc itself.
         if not (isinstance(t, datetime) and (t.tzinfo is _UTC or t.utcoffset() == timedelta(0))):
             return ("bad time", name)
-    if not isinstance(m.message_id, str) or not m.message_id:
+    if not isinstance(message_id, str) or not message_id:
         return ("missing field", "message_id")
-    if not isinstance(m.charger, str) or not m.charger:
+    if not isinstance(charger, str) or not charger:
         return ("missing field", "charger")
+    if kind == "MeterValues":
+        # The commonest message, checked in one go; anything odd takes the general path below.
+        transaction, meter, power = m.transaction, m.meter_wh, m.power_w
+        if type(transaction) is int and type(meter) is int and type(power) is int and meter >= 0 and power >= 0 \
+                and transaction >= 0:
+            return None
     for name in required:
         value = getattr(m, name)
         if value is None:
@@ -499,6 +510,8 @@ class Chargers:
         #: With ``readings=True``, every accepted increase of a meter as ``(site, event_time, wh)``,
         #: instead of summing them into :attr:`load` (a batch job aggregates them itself).
         self.readings: list[tuple[str, datetime, int]] | None = [] if readings else None
+        # The minute of the last reading: most readings fall in the same one, and datetime.replace is not cheap.
+        self._minute = self._minute_end = _UTC_MIN
 
     def feed(self, m: Message) -> None:
         """Apply the rules to one message (the charger's messages must come in the order they happened)."""
@@ -533,7 +546,10 @@ class Chargers:
                 if self.readings is not None:
                     self.readings.append((site, t, m.meter_wh - c.meter_last))
                 else:
-                    key = (site, t.replace(second=0, microsecond=0))
+                    if not self._minute <= t < self._minute_end:
+                        self._minute = t.replace(second=0, microsecond=0)
+                        self._minute_end = self._minute + _MINUTE
+                    key = (site, self._minute)
                     self.load[key] = self.load.get(key, 0) + m.meter_wh - c.meter_last
             c.meter_last = m.meter_wh
             c.last_reading = t

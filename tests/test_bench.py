@@ -10,6 +10,7 @@ import pytest
 
 from streamlab import stream
 from streamlab.bench import TIMED, AnswerMismatch, Benchmark, Contender, check_answers, main, measure, table
+from streamlab.bench import charging as charging_bench
 from streamlab.bench import fraud as fraud_bench
 from streamlab.bench import log as log_bench
 from streamlab.bench import panes as panes_bench
@@ -20,7 +21,7 @@ from streamlab.events import pipe, take
 from streamlab.panes import Delay, loop
 from streamlab.windows import CLOSED_AT_END, Session, Sliding, Tumbling
 
-MODULES = {"summary": summary_bench, "windows": windows_bench, "panes": panes_bench, "fraud": fraud_bench,
+MODULES = {"charging": charging_bench, "summary": summary_bench, "windows": windows_bench, "panes": panes_bench, "fraud": fraud_bench,
            "log": log_bench}
 
 
@@ -166,3 +167,17 @@ def test_the_idiomatic_panes_loop_gives_the_engines_answer(delay):
     events = take(pipe(seed=5, keys=4, disorder=20, delays="long_tail", missing=0.02), 2000)
     engine = loop(events, panes_bench.WINDOW, watermark=Delay(delay))
     assert panes_bench.same_panes(engine, panes_bench.idiomatic_loop(events, delay=timedelta(seconds=delay))) is None
+
+
+def test_a_charging_reference_that_loses_a_message_is_caught():
+    bench = _broken(charging_bench.benchmark(quick=True), lambda data: data._replace(merged=data.merged[1:]))
+    with pytest.raises(AnswerMismatch, match="differs from the plain loop"):
+        check_answers(bench)
+
+
+def test_scale_runs_every_configuration_to_the_same_answer_and_measures_memory():
+    from streamlab.bench import scale
+
+    n, times = scale.wall_times(scale.QUICK_MESSAGES, rounds=1)
+    assert n > 10_000 and set(times) == set(scale.CONFIGURATIONS) and all(len(t) == 1 for t in times.values())
+    assert scale.peak_rss_mib(2_000) > 0

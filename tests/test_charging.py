@@ -82,3 +82,13 @@ def test_batch_and_stream_refuse_what_is_not_a_fleet():
     for driver in (batch.charging, stream.charging):
         with pytest.raises(TypeError, match="fleet must be a Fleet"):
             driver([], until=COURSE_START)
+
+
+def test_partitions_given_as_piles_end_where_the_piles_end():
+    # A pile given in full ends without a message past the cut: the stream must still finish.
+    f = fleet(disorder=5.0)
+    until = COURSE_START + timedelta(minutes=20)
+    piles = [f.pile(until=until, partition=p, partitions=3) for p in range(3)]
+    assert stream.charging(f, until=until, partitions=3, piles=piles).differences(batch.charging(f, until=until)) == {}
+    with pytest.raises(ValueError, match="one list per partition"):
+        stream.charging(f, until=until, partitions=4, piles=piles)

@@ -70,9 +70,9 @@ __all__ = [
 #: The seed of every benchmark's input: the same input on every run.
 SEED = 2026
 #: The timing benchmarks, run by default, in the order of the lessons.
-TIMED: tuple[str, ...] = ("summary", "log", "windows", "panes", "fraud")
+TIMED: tuple[str, ...] = ("summary", "log", "windows", "panes", "fraud", "charging")
 #: Benchmarks run only when named (they take minutes and start processes of their own).
-ON_REQUEST: tuple[str, ...] = ("memory",)
+ON_REQUEST: tuple[str, ...] = ("memory", "scale")
 #: Rounds of a full run, and of a quick one.
 ROUNDS, QUICK_ROUNDS = 7, 2
 

@@ -39,7 +39,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -56,7 +56,7 @@ from streamlab.ev import MAX_PARTITIONS, Chargers, Fleet, fleet as make_fleet
 from streamlab.events import MAX_BATCH_SIZE, check_count, check_utc, duration
 from streamlab.stream.runner import DEFAULT_BATCH_SIZE, StreamError, _explain, quiet_rust_errors
 
-__all__ = ["Batch", "FleetSource", "charging", "charging_flow", "run_processes"]
+__all__ = ["Batch", "FleetSource", "charging", "charging_flow", "process_command", "run_processes", "write_piles"]
 
 #: Environment variable through which a process of a cluster learns what to run (see :func:`job`).
 JOB_ENV = "STREAMLAB_CHARGING_JOB"
@@ -80,7 +80,14 @@ class _FleetPartition(StatefulSourcePartition[tuple[str, Batch], int]):
     def __init__(self, source: FleetSource, partition: int, resume_at: int | None) -> None:
         self._source = source
         self._key = f"p{partition:03d}"
-        self._it = source.fleet.partition(partition, source.partitions)
+        piles = source.piles
+        if piles is None:
+            self._it: Iterator = source.fleet.partition(partition, source.partitions)
+        elif isinstance(piles, Path):
+            # A partition stored by write_piles(): read here, by the worker that reads this partition.
+            self._it = iter(pickle.loads((piles / f"partition-{partition}.pickle").read_bytes()))
+        else:
+            self._it = iter(piles[partition])
         self._read = 0
         self._done = False
         # Resuming: the partition is generated afresh and skips what was read before (its offset).
@@ -101,6 +108,9 @@ class _FleetPartition(StatefulSourcePartition[tuple[str, Batch], int]):
             batch.append(message)
             if len(batch) == size:
                 break
+        else:
+            # A pile given in full has run out: that partition is done too.
+            self._done = True
         self._read += len(batch)
         return [(self._key, Batch(batch, batch[-1].arrival_time if batch else None, self._done))]
 
@@ -115,16 +125,26 @@ class FleetSource(FixedPartitionedSource[tuple[str, Batch], int]):
     ``(partition key, Batch)`` items, up to ``batch_size`` messages each (a
     Kafka consumer's poll), and remembers its offset (its snapshot), so a
     resumed dataflow carries on where it stopped.
+
+    By default each partition's messages are generated from the fleet's seed as
+    they are read. ``piles`` gives them instead: one list per partition, in
+    arrival order (``[fleet.pile(until=..., partition=p, partitions=n) ...]``),
+    or a directory written by :func:`write_piles` (each process of a cluster
+    reads its own partitions from it), so that a benchmark times the dataflow,
+    not the generator.
     """
 
     def __init__(self, fleet: Fleet, *, until: datetime, partitions: int = 8,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+                 batch_size: int = DEFAULT_BATCH_SIZE, piles: Sequence[list] | Path | None = None) -> None:
         if not isinstance(fleet, Fleet):
             raise TypeError(f"fleet must be a Fleet (streamlab.ev.fleet(...)), got {type(fleet).__name__}")
         check_utc("until", until)
         check_count("partitions", partitions, 1, MAX_PARTITIONS)
         check_count("batch_size", batch_size, 1, MAX_BATCH_SIZE)
+        if piles is not None and not isinstance(piles, Path) and len(piles) != partitions:
+            raise ValueError(f"piles must hold one list per partition ({partitions}), got {len(piles)}")
         self.fleet, self.until, self.partitions, self.batch_size = fleet, until, partitions, batch_size
+        self.piles = piles
 
     def list_parts(self) -> list[str]:
         return [str(p) for p in range(self.partitions)]
@@ -237,6 +257,7 @@ def charging_flow(
     silence: timedelta | float = 300.0,
     batch_size: int = DEFAULT_BATCH_SIZE,
     sink: DynamicSink | None = None,
+    piles: Sequence[list] | Path | None = None,
 ) -> Dataflow:
     """The packaged dataflow: partitions → rules (keyed by partition) → site windows (keyed by site) → ``sink``.
 
@@ -254,7 +275,7 @@ def charging_flow(
     for name, value in (("delay", delay_td), ("silence", silence_td)):
         if value < timedelta(0) or (name == "silence" and value == timedelta(0)):
             raise ValueError(f"{name} must be {'>= 0' if name == 'delay' else '> 0'}, got {value.total_seconds():g} s")
-    source = FleetSource(fleet, until=until, partitions=partitions, batch_size=batch_size)
+    source = FleetSource(fleet, until=until, partitions=partitions, batch_size=batch_size, piles=piles)
     flow = Dataflow("charging")
     batches = op.input("messages", flow, source)
     found = op.stateful_map("rules", batches, _rules_step(fleet, silence_td, delay_td, until))
@@ -306,6 +327,7 @@ def charging(
     workers: int = 1,
     processes: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    piles: Sequence[list] | Path | None = None,
 ) -> Charging:
     """Sessions, energy per charger, site load per minute, silences and messages set aside, as a stream.
 
@@ -318,13 +340,18 @@ def charging(
     :param processes: processes; more than 1 starts real processes (``python -m bytewax.run
         ... -i N -a ...``) on this machine, talking over loopback TCP, and waits for them.
     :param batch_size: most messages a partition hands over at a time.
+    :param piles: the partitions' messages, already cut (see :class:`FleetSource`); with
+        ``processes`` > 1, a directory written by :func:`write_piles`.
     """
     check_count("workers", workers, 1, 64)
     check_count("processes", processes, 1, 16)
     sink = _FileSink(None)
     # Built here in every case, so that bad arguments fail in this process, with a clear message.
     flow = charging_flow(fleet, until=until, partitions=partitions, delay=delay, silence=silence,
-                         batch_size=batch_size, sink=sink)
+                         batch_size=batch_size, sink=sink, piles=piles)
+    if processes > 1 and piles is not None and not isinstance(piles, Path):
+        raise ValueError("with processes > 1, piles must be a directory written by write_piles(): "
+                         "each process reads its own partitions from it")
     if processes == 1:
         with quiet_rust_errors():
             try:
@@ -334,7 +361,7 @@ def charging(
         items = sink.items
     else:
         items = run_processes(fleet, until=until, partitions=partitions, delay=delay, silence=silence,
-                              batch_size=batch_size, workers=workers, processes=processes)
+                              batch_size=batch_size, workers=workers, processes=processes, piles=piles)
     return _answer(items)
 
 
@@ -375,6 +402,7 @@ def run_processes(
     batch_size: int,
     workers: int,
     processes: int,
+    piles: Path | None = None,
 ) -> list:
     """Run the dataflow on ``processes`` real processes over loopback TCP; return every worker's items.
 
@@ -388,7 +416,8 @@ def run_processes(
     delay_s = duration("delay", fleet.disorder if delay is None else delay).total_seconds()
     with tempfile.TemporaryDirectory(prefix="streamlab-cluster-") as tmp:
         spec = {"fleet": fleet.spec(), "until": until.isoformat(), "partitions": partitions, "delay": delay_s,
-                "silence": duration("silence", silence).total_seconds(), "batch_size": batch_size, "out": tmp}
+                "silence": duration("silence", silence).total_seconds(), "batch_size": batch_size, "out": tmp,
+                "piles": None if piles is None else str(piles)}
         env = {**os.environ, JOB_ENV: json.dumps(spec), "RUST_BACKTRACE": "0"}
         addresses = [f"127.0.0.1:{port}" for port in _free_ports(processes)]
         procs = []
@@ -427,5 +456,15 @@ def job() -> Dataflow:
     fl = make_fleet(**{**f, "start": datetime.fromisoformat(f["start"])})
     return charging_flow(fl, until=datetime.fromisoformat(spec["until"]), partitions=spec["partitions"],
                          delay=spec["delay"], silence=spec["silence"], batch_size=spec["batch_size"],
-                         sink=_FileSink(Path(spec["out"])))
+                         sink=_FileSink(Path(spec["out"])), piles=None if spec["piles"] is None else Path(spec["piles"]))
+
+
+def write_piles(fleet: Fleet, *, until: datetime, partitions: int, directory: Path) -> list[int]:
+    """Cut each partition's pile and store it in ``directory`` for the processes of a cluster; return their sizes."""
+    sizes = []
+    for p in range(partitions):
+        pile = fleet.pile(until=until, partition=p, partitions=partitions)
+        (Path(directory) / f"partition-{p}.pickle").write_bytes(pickle.dumps(pile))
+        sizes.append(len(pile))
+    return sizes
 
