@@ -74,6 +74,7 @@ __all__ = [
     "as_of",
     "batch_end",
     "batch_sweep",
+    "changes_between",
     "commit",
     "commit_latencies",
     "committed_offsets",
@@ -82,6 +83,7 @@ __all__ = [
     "data_files",
     "dead_letter_row",
     "evolve",
+    "evolve_with",
     "expire",
     "files_on_disk",
     "freshness",
@@ -473,6 +475,78 @@ def evolve(table: Table, change: AddColumn | Rename | ChangeType) -> Schema:
     return table.schema()
 
 
+_AVRO_TYPES = {"string": StringType(), "double": DoubleType(), "long": LongType(), "int": IntegerType()}
+
+
+def _iceberg_type(avro_type: Any) -> Any:
+    from pyiceberg.types import BooleanType, FloatType
+
+    types = {**_AVRO_TYPES, "float": FloatType(), "boolean": BooleanType()}
+    if isinstance(avro_type, dict) and avro_type.get("logicalType") == "timestamp-micros":
+        return TimestamptzType()
+    if isinstance(avro_type, str) and avro_type in types:
+        return types[avro_type]
+    raise SchemaChangeRefused(f"the course maps only simple Avro types to the table, not {avro_type!r:.60}")
+
+
+def changes_between(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[AddColumn | Rename | ChangeType]:
+    """The table changes that follow one Avro schema change: new fields, renamed ones (by alias), retyped ones.
+
+    >>> from streamlab.registry import load
+    >>> changes_between(load("orders-v1"), load("orders-rename-customer"))
+    [Rename(old='customer', new='customer_id')]
+    """
+    before = {f["name"]: f for f in old["fields"]}
+    changes: list[AddColumn | Rename | ChangeType] = []
+    for field in new["fields"]:
+        name = field["name"]
+        was = next((a for a in field.get("aliases", []) if a in before and name not in before), None)
+        if was is not None:
+            changes.append(Rename(was, name))
+        elif name not in before:
+            changes.append(AddColumn(name, _iceberg_type(field["type"])))
+        if (was or name) in before and before[was or name]["type"] != field["type"]:
+            changes.append(ChangeType(name, _iceberg_type(field["type"])))
+    kept = {f["name"] for f in new["fields"]} | {a for f in new["fields"] for a in f.get("aliases", [])}
+    dropped = sorted(set(before) - kept)
+    if dropped:
+        raise SchemaChangeRefused(
+            f"the new schema drops {dropped}: the table keeps its columns (required ones would refuse new rows); "
+            f"drop them from the table deliberately, not as a side effect"
+        )
+    return changes
+
+
+def evolve_with(table: Table, registry: Any, subject: str, schema: Mapping[str, Any]) -> Schema:
+    """Evolve the table in step with lesson 07's schema registry: the registry decides first, then the table follows.
+
+    The new Avro schema must pass the subject's compatibility check
+    (``registry.check``); then its changes (:func:`changes_between`) are
+    applied to the table in one metadata commit; only then is it registered.
+    A refusal by either, :class:`SchemaChangeRefused`, changes neither.
+    """
+    problems = registry.check(subject, schema)
+    if problems:
+        raise SchemaChangeRefused(
+            f"the registry refused the new schema for {subject!r} under {registry.mode(subject)}: "
+            f"{'; '.join(problems)}; the table's schema is unchanged"
+        )
+    changes = changes_between(registry.latest(subject), schema)
+    try:
+        with table.update_schema() as update:
+            for change in changes:
+                if isinstance(change, AddColumn):
+                    update.add_column(change.name, change.type)
+                elif isinstance(change, Rename):
+                    update.rename_column(change.old, change.new)
+                else:
+                    update.update_column(change.name, field_type=change.type)
+    except (ValidationError, ValueError) as why:
+        raise SchemaChangeRefused(f"the table refused {changes}: {why}; the table's schema is unchanged") from None
+    registry.register(subject, schema)
+    return table.schema()
+
+
 # --------------------------------------------------------------------------- freshness
 
 
@@ -600,18 +674,39 @@ class Validated:
     arrival_time: datetime
 
 
-def validate_raw(raw: Any) -> Validated:
-    """Check one raw record against the order event's rules; a bad one keeps its reason, naming the field and value."""
+def validate_raw(raw: Any, *, source: str = "", position: int = 0) -> Validated:
+    """Check one raw record with lesson 07's rules (:func:`streamlab.schemas.validate`), once, upstream.
+
+    The log carries JSON, which has no time type: times travel as ISO 8601
+    text and are read back as datetimes first (text that is no ISO time stays
+    text, and the rules refuse it by name). A bad record keeps lesson 07's
+    reason, which names the field, the value and the rule.
+    """
+    from streamlab import schemas  # lesson 07
+
     arrival = _arrival(raw)
-    try:
-        return Validated(OrderEvent.from_json(raw), raw, None, arrival)
-    except (ValueError, TypeError) as why:
-        return Validated(None, raw, str(why), arrival)
+    checked = schemas.validate(_times_read(raw), source=source, position=position)
+    if isinstance(checked, OrderEvent):
+        return Validated(checked, raw, None, arrival)
+    return Validated(None, raw, checked.reason, arrival)
+
+
+def _times_read(raw: Any) -> Any:
+    if not isinstance(raw, Mapping):
+        return raw
+    record = dict(raw)
+    for name in ("event_time", "arrival_time"):
+        if isinstance(record.get(name), str):
+            try:
+                record[name] = datetime.fromisoformat(record[name])
+            except ValueError:
+                pass  # kept as text: the rules name it
+    return record
 
 
 def validate(record: Any) -> Validated:
-    """Validate a log record's value (see :func:`validate_raw`)."""
-    return validate_raw(record.value)
+    """Validate a log record's value (see :func:`validate_raw`); its source is "orders/partition@offset"."""
+    return validate_raw(record.value, source=f"orders/{record.partition}@{record.offset}", position=record.offset)
 
 
 def _arrival(raw: Any) -> datetime:

@@ -268,3 +268,26 @@ def test_bad_input_is_named(tmp_path, warehouse):
     table = lh.create_table(warehouse, "shop.orders")
     with pytest.raises(ValueError, match="clock must be"):
         lh.commit(table, [{}], offsets={0: 1}, clock=COURSE_START.replace(tzinfo=None))
+
+
+def test_the_table_evolves_in_step_with_the_registry_and_a_refusal_changes_neither(warehouse):
+    from streamlab.registry import Registry, load
+
+    registry = Registry()
+    registry.register("orders-value", load("orders-v1"))
+    table = lh.create_table(warehouse, "shop.orders")
+    lh.evolve_with(table, registry, "orders-value", load("orders-add-currency-default"))
+    assert table.schema().find_field("currency").field_type == StringType() and registry.versions("orders-value") == [1, 2]
+    schema = table.schema()
+    for refused, reason in [("orders-amount-float", "registry refused.*amount"),
+                            ("orders-amount-string", "registry refused.*amount"),
+                            ("orders-drop-customer", r"drops \['currency', 'customer'\]")]:
+        with pytest.raises(lh.SchemaChangeRefused, match=reason):
+            lh.evolve_with(table, registry, "orders-value", load(refused))
+        assert table.schema() == schema and registry.versions("orders-value") == [1, 2]
+    renamed = load("orders-add-currency-default")
+    renamed["fields"] = [{"name": "customer_id", "type": "string", "aliases": ["customer"]} if f["name"] == "customer"
+                         else f for f in renamed["fields"]]
+    assert lh.changes_between(load("orders-add-currency-default"), renamed) == [lh.Rename("customer", "customer_id")]
+    lh.evolve_with(table, registry, "orders-value", renamed)
+    assert "customer_id" in table.schema().column_names and registry.versions("orders-value") == [1, 2, 3]
