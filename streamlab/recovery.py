@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import time
 from collections import Counter

@@ -14,6 +14,7 @@ from streamlab.bench import charging as charging_bench
 from streamlab.bench import fraud as fraud_bench
 from streamlab.bench import log as log_bench
 from streamlab.bench import panes as panes_bench
+from streamlab.bench import recovery as recovery_bench
 from streamlab.bench import summary as summary_bench
 from streamlab.bench import windows as windows_bench
 from streamlab.bench.windows import window_loop
@@ -22,7 +23,7 @@ from streamlab.panes import Delay, loop
 from streamlab.windows import CLOSED_AT_END, Session, Sliding, Tumbling
 
 MODULES = {"charging": charging_bench, "summary": summary_bench, "windows": windows_bench, "panes": panes_bench, "fraud": fraud_bench,
-           "log": log_bench}
+           "log": log_bench, "recovery": recovery_bench}
 
 
 def test_quick_runs_every_benchmark_and_prints_each_table(tmp_path, capsys):
@@ -167,6 +168,25 @@ def test_the_idiomatic_panes_loop_gives_the_engines_answer(delay):
     events = take(pipe(seed=5, keys=4, disorder=20, delays="long_tail", missing=0.02), 2000)
     engine = loop(events, panes_bench.WINDOW, watermark=Delay(delay))
     assert panes_bench.same_panes(engine, panes_bench.idiomatic_loop(events, delay=timedelta(seconds=delay))) is None
+
+
+def test_a_recovery_reference_that_misses_one_sale_is_caught_and_every_store_is_removed(monkeypatch):
+    bench = recovery_bench.benchmark(quick=True)
+    root = bench.groups[0].input.path.parent
+    try:
+        check_answers(bench)
+        assert len(list(root.glob("recovery-*"))) == 6  # a fresh recovery store for each run with recovery
+    finally:
+        bench.close()
+    assert not root.exists()
+    loop = recovery_bench.loop
+    monkeypatch.setattr(recovery_bench, "loop", lambda log: loop(log)[:-1])
+    bench = recovery_bench.benchmark(quick=True)
+    try:
+        with pytest.raises(AnswerMismatch, match="the totals per store differ"):
+            check_answers(bench)
+    finally:
+        bench.close()
 
 
 def test_a_charging_reference_that_loses_a_message_is_caught():
