@@ -213,3 +213,16 @@ def test_every_store_lives_in_the_trial_directory(log, tmp_path):
     made = sorted(p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*"))
     assert set(made) == {"t"}
     assert not list(Path(log.path).glob("*.sqlite"))
+
+
+def test_records_appended_after_a_finished_run_are_read_on_top_of_the_restored_totals(tmp_path):
+    log = Log.create(tmp_path / "sales", partitions=2)
+    publish_sales(log, take(pipe(seed=5, keys=4), 100))
+    recovery = fresh_store(tmp_path / "recovery")
+    rows = Ledger(tmp_path / "rows")
+    assert run_once(log, rows, recovery, batch_size=10).error is None
+    publish_sales(log, take(pipe(seed=6, keys=4), 30))
+    again = run_once(log, rows, recovery, batch_size=10)
+    assert again.error is None
+    assert len(rows.rows()) == 130  # only the new records were read
+    assert answer_from(rows.rows()).equals(sales_totals(log))
