@@ -124,9 +124,13 @@ def _canonical(schema: Mapping[str, Any]) -> str:
 @lru_cache(maxsize=256)
 def _avro(text: str) -> avro.schema.Schema:
     try:
-        return avro.schema.parse(text)
-    except avro.errors.AvroException as err:
+        parsed = avro.schema.parse(text)
+        # fastavro also checks that every default has its field's type (avro's parser lets a null default
+        # through for a string): a registry must refuse a schema its consumers could not parse.
+        fastavro.parse_schema(json.loads(text))
+    except (avro.errors.AvroException, fastavro.schema.SchemaParseException) as err:
         raise ValueError(f"not a valid Avro schema: {err}") from None
+    return parsed
 
 
 def _field_name(reader: Mapping[str, Any], location: str) -> str:
