@@ -20,12 +20,13 @@ def fleet(seed=7, **kw):
 
 @PROPERTY
 @given(seed=st.integers(0, 10_000), partitions=st.integers(1, 6), disorder=st.sampled_from([0.0, 1.0, 5.0, 20.0]),
-       minutes=st.integers(1, 40), batch_size=st.sampled_from([1, 7, 1000]))
-def test_stream_equals_batch_when_the_watermark_covers_the_disorder(seed, partitions, disorder, minutes, batch_size):
+       minutes=st.integers(1, 40), batch_size=st.sampled_from([1, 7, 1000]), poll=st.sampled_from([None, 0.5, 3.0]))
+def test_stream_equals_batch_when_the_watermark_covers_the_disorder(seed, partitions, disorder, minutes, batch_size,
+                                                                    poll):
     f = fleet(seed, disorder=disorder)
     until = COURSE_START + timedelta(minutes=minutes)
     pile = batch.charging(f, until=until)
-    pipe = stream.charging(f, until=until, partitions=partitions, batch_size=batch_size)
+    pipe = stream.charging(f, until=until, partitions=partitions, batch_size=batch_size, poll=poll)
     assert pipe.differences(pile) == {}
     assert pipe.reconciles and pile.reconciles and pile.messages == len(f.pile(until=until))
     assert pipe.late.empty
@@ -52,7 +53,7 @@ def test_a_watermark_shorter_than_the_disorder_makes_energy_late_and_says_how_mu
     f = fleet(disorder=20.0)
     until = COURSE_START + timedelta(minutes=40)
     pile = batch.charging(f, until=until)
-    pipe = stream.charging(f, until=until, delay=2.0, partitions=3)
+    pipe = stream.charging(f, until=until, delay=2.0, partitions=3, poll=1.0)
     assert not pipe.late.empty
     # Nothing is lost: per site and minute, the batch's energy = the stream's on time + the stream's late.
     on_time = pipe.load.set_index(["site", "minute"])["energy_wh"]
@@ -72,6 +73,7 @@ def test_the_two_machine_command_names_each_process_and_every_address():
 @pytest.mark.parametrize("kwargs, field", [
     ({"partitions": 0}, "partitions"), ({"workers": 0}, "workers"), ({"processes": 0}, "processes"),
     ({"batch_size": 0}, "batch_size"), ({"delay": -1}, "delay"), ({"silence": "long"}, "silence"),
+    ({"poll": 0}, "poll"),
 ])
 def test_bad_arguments_are_named_before_anything_runs(kwargs, field):
     with pytest.raises((ValueError, TypeError), match=field):

@@ -56,7 +56,8 @@ from streamlab.ev import MAX_PARTITIONS, Chargers, Fleet, fleet as make_fleet
 from streamlab.events import MAX_BATCH_SIZE, check_count, check_utc, duration
 from streamlab.stream.runner import DEFAULT_BATCH_SIZE, StreamError, _explain, quiet_rust_errors
 
-__all__ = ["Batch", "FleetSource", "charging", "charging_flow", "process_command", "run_processes", "write_piles"]
+__all__ = ["Batch", "FleetSource", "charging", "charging_flow", "process_command", "run_processes", "site_items",
+           "write_piles"]
 
 #: Environment variable through which a process of a cluster learns what to run (see :func:`job`).
 JOB_ENV = "STREAMLAB_CHARGING_JOB"
@@ -90,6 +91,7 @@ class _FleetPartition(StatefulSourcePartition[tuple[str, Batch], int]):
             self._it = iter(piles[partition])
         self._read = 0
         self._done = False
+        self._pending = None
         # Resuming: the partition is generated afresh and skips what was read before (its offset).
         for _ in range(resume_at or 0):
             next(self._it)
@@ -98,19 +100,27 @@ class _FleetPartition(StatefulSourcePartition[tuple[str, Batch], int]):
     def next_batch(self) -> list[tuple[str, Batch]]:
         if self._done:
             raise StopIteration()
-        until, size = self._source.until, self._source.batch_size
+        until, size, poll = self._source.until, self._source.batch_size, self._source.poll
         batch = []
         it = self._it
-        for message in it:
+        end = None  # with a poll interval: the end of the interval the first message arrived in
+        while len(batch) < size:
+            message = self._pending if self._pending is not None else next(it, None)
+            self._pending = None
+            if message is None:
+                # A pile given in full has run out: that partition is done too.
+                self._done = True
+                break
             if message.arrival_time >= until:
                 self._done = True
                 break
+            if poll is not None:
+                if end is None:
+                    end = self._source.fleet.start + poll * ((message.arrival_time - self._source.fleet.start) // poll + 1)
+                elif message.arrival_time >= end:
+                    self._pending = message  # it belongs to the next poll
+                    break
             batch.append(message)
-            if len(batch) == size:
-                break
-        else:
-            # A pile given in full has run out: that partition is done too.
-            self._done = True
         self._read += len(batch)
         return [(self._key, Batch(batch, batch[-1].arrival_time if batch else None, self._done))]
 
@@ -132,10 +142,16 @@ class FleetSource(FixedPartitionedSource[tuple[str, Batch], int]):
     or a directory written by :func:`write_piles` (each process of a cluster
     reads its own partitions from it), so that a benchmark times the dataflow,
     not the generator.
+
+    ``poll`` models a live consumer: a batch then holds only what arrived in
+    one interval of that length (of the simulated arrival clock), as a poll
+    every ``poll`` seconds would get; without it, a batch is ``batch_size``
+    messages, however long they took to arrive (a replay).
     """
 
     def __init__(self, fleet: Fleet, *, until: datetime, partitions: int = 8,
-                 batch_size: int = DEFAULT_BATCH_SIZE, piles: Sequence[list] | Path | None = None) -> None:
+                 batch_size: int = DEFAULT_BATCH_SIZE, piles: Sequence[list] | Path | None = None,
+                 poll: timedelta | float | None = None) -> None:
         if not isinstance(fleet, Fleet):
             raise TypeError(f"fleet must be a Fleet (streamlab.ev.fleet(...)), got {type(fleet).__name__}")
         check_utc("until", until)
@@ -145,6 +161,9 @@ class FleetSource(FixedPartitionedSource[tuple[str, Batch], int]):
             raise ValueError(f"piles must hold one list per partition ({partitions}), got {len(piles)}")
         self.fleet, self.until, self.partitions, self.batch_size = fleet, until, partitions, batch_size
         self.piles = piles
+        self.poll = None if poll is None else duration("poll", poll)
+        if self.poll is not None and self.poll <= timedelta(0):
+            raise ValueError(f"poll must be > 0, got {self.poll.total_seconds():g} s")
 
     def list_parts(self) -> list[str]:
         return [str(p) for p in range(self.partitions)]
@@ -258,6 +277,7 @@ def charging_flow(
     batch_size: int = DEFAULT_BATCH_SIZE,
     sink: DynamicSink | None = None,
     piles: Sequence[list] | Path | None = None,
+    poll: timedelta | float | None = None,
 ) -> Dataflow:
     """The packaged dataflow: partitions → rules (keyed by partition) → site windows (keyed by site) → ``sink``.
 
@@ -275,7 +295,7 @@ def charging_flow(
     for name, value in (("delay", delay_td), ("silence", silence_td)):
         if value < timedelta(0) or (name == "silence" and value == timedelta(0)):
             raise ValueError(f"{name} must be {'>= 0' if name == 'delay' else '> 0'}, got {value.total_seconds():g} s")
-    source = FleetSource(fleet, until=until, partitions=partitions, batch_size=batch_size, piles=piles)
+    source = FleetSource(fleet, until=until, partitions=partitions, batch_size=batch_size, piles=piles, poll=poll)
     flow = Dataflow("charging")
     batches = op.input("messages", flow, source)
     found = op.stateful_map("rules", batches, _rules_step(fleet, silence_td, delay_td, until))
@@ -328,6 +348,7 @@ def charging(
     processes: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     piles: Sequence[list] | Path | None = None,
+    poll: timedelta | float | None = None,
 ) -> Charging:
     """Sessions, energy per charger, site load per minute, silences and messages set aside, as a stream.
 
@@ -342,13 +363,15 @@ def charging(
     :param batch_size: most messages a partition hands over at a time.
     :param piles: the partitions' messages, already cut (see :class:`FleetSource`); with
         ``processes`` > 1, a directory written by :func:`write_piles`.
+    :param poll: read each partition as a live consumer polling every ``poll`` seconds
+        of arrival time (see :class:`FleetSource`); by default ``batch_size`` at a time.
     """
     check_count("workers", workers, 1, 64)
     check_count("processes", processes, 1, 16)
     sink = _FileSink(None)
     # Built here in every case, so that bad arguments fail in this process, with a clear message.
     flow = charging_flow(fleet, until=until, partitions=partitions, delay=delay, silence=silence,
-                         batch_size=batch_size, sink=sink, piles=piles)
+                         batch_size=batch_size, sink=sink, piles=piles, poll=poll)
     if processes > 1 and piles is not None and not isinstance(piles, Path):
         raise ValueError("with processes > 1, piles must be a directory written by write_piles(): "
                          "each process reads its own partitions from it")
@@ -361,7 +384,7 @@ def charging(
         items = sink.items
     else:
         items = run_processes(fleet, until=until, partitions=partitions, delay=delay, silence=silence,
-                              batch_size=batch_size, workers=workers, processes=processes, piles=piles)
+                              batch_size=batch_size, workers=workers, processes=processes, piles=piles, poll=poll)
     return _answer(items)
 
 
@@ -403,6 +426,7 @@ def run_processes(
     workers: int,
     processes: int,
     piles: Path | None = None,
+    poll: timedelta | float | None = None,
 ) -> list:
     """Run the dataflow on ``processes`` real processes over loopback TCP; return every worker's items.
 
@@ -417,7 +441,8 @@ def run_processes(
     with tempfile.TemporaryDirectory(prefix="streamlab-cluster-") as tmp:
         spec = {"fleet": fleet.spec(), "until": until.isoformat(), "partitions": partitions, "delay": delay_s,
                 "silence": duration("silence", silence).total_seconds(), "batch_size": batch_size, "out": tmp,
-                "piles": None if piles is None else str(piles)}
+                "piles": None if piles is None else str(piles),
+                "poll": None if poll is None else duration("poll", poll).total_seconds()}
         env = {**os.environ, JOB_ENV: json.dumps(spec), "RUST_BACKTRACE": "0"}
         addresses = [f"127.0.0.1:{port}" for port in _free_ports(processes)]
         procs = []
@@ -456,7 +481,8 @@ def job() -> Dataflow:
     fl = make_fleet(**{**f, "start": datetime.fromisoformat(f["start"])})
     return charging_flow(fl, until=datetime.fromisoformat(spec["until"]), partitions=spec["partitions"],
                          delay=spec["delay"], silence=spec["silence"], batch_size=spec["batch_size"],
-                         sink=_FileSink(Path(spec["out"])), piles=None if spec["piles"] is None else Path(spec["piles"]))
+                         sink=_FileSink(Path(spec["out"])), piles=None if spec["piles"] is None else Path(spec["piles"]),
+                         poll=spec["poll"])
 
 
 def write_piles(fleet: Fleet, *, until: datetime, partitions: int, directory: Path) -> list[int]:
@@ -468,3 +494,28 @@ def write_piles(fleet: Fleet, *, until: datetime, partitions: int, directory: Pa
         sizes.append(len(pile))
     return sizes
 
+
+
+def site_items(fleet: Fleet, *, until: datetime, partitions: int = 8,
+               batch_size: int = DEFAULT_BATCH_SIZE) -> pd.DataFrame:
+    """Per site, the items its key would receive: one per meter reading, or one per batch with a combiner.
+
+    Without a combiner every reading (``MeterValues``) is sent to its site's
+    key; with one (as :func:`charging_flow` does) each batch a partition
+    hands over sends a site at most one item, its energy summed. The columns
+    count those items per site (the watermarks every site also hears are left
+    out: the same number for every site).
+    """
+    rows: dict[str, list[int]] = {site: [0, 0] for site in fleet.site_ids}
+    for p in range(partitions):
+        pile = fleet.pile(until=until, partition=p, partitions=partitions)
+        for start in range(0, len(pile), batch_size):
+            touched = set()
+            for m in pile[start:start + batch_size]:
+                site = fleet.site_of.get(m.charger)
+                if m.kind == "MeterValues" and site is not None:
+                    rows[site][0] += 1
+                    touched.add(site)
+            for site in touched:
+                rows[site][1] += 1
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["one item per reading", "with a combiner"])
