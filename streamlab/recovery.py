@@ -402,7 +402,12 @@ class Recovery:
 
     @property
     def lost(self) -> int:
-        """Records whose sale is missing from the answer (the batch answer's count minus the stream's)."""
+        """Records whose sale is missing from the answer (the batch answer's count minus the stream's).
+
+        At most once, these are the skipped records, as long as every store
+        they belong to gets a row after the resume (a store whose last rows were
+        written before the crash keeps those rows' totals).
+        """
         batch = self.batch["sales"].sum()
         stream = self.answer["sales"].reindex(self.batch.index, fill_value=0).sum()
         return int(batch - stream)
