@@ -291,3 +291,16 @@ def test_the_table_evolves_in_step_with_the_registry_and_a_refusal_changes_neith
     assert lh.changes_between(load("orders-add-currency-default"), renamed) == [lh.Rename("customer", "customer_id")]
     lh.evolve_with(table, registry, "orders-value", renamed)
     assert "customer_id" in table.schema().column_names and registry.versions("orders-value") == [1, 2, 3]
+
+
+def test_validation_upstream_decides_as_the_order_event_does():
+    # Lesson 07's rule table and lesson 02's OrderEvent accept and refuse the same raw records, the same way.
+    from streamlab.orders import OrderEvent
+
+    events = list(arrived_before(order_pipe(seed=4, rate=0.05), COURSE_START + HOUR))
+    for raw in lh.raw_orders(events, seed=4, damaged=0.3):
+        try:
+            expected = OrderEvent.from_json(raw)
+        except (ValueError, TypeError):
+            expected = None
+        assert lh.validate_raw(raw).event == expected
