@@ -273,30 +273,53 @@ def first_failure(rule: Rule, value: Any) -> str | None:
 # --------------------------------------------------------------------------- the pydantic form
 
 
-def _custom(check: str, rule: Rule) -> Callable[[Any], Any]:
-    """An after-validator for one check of ``rule``, raising an error whose type is the check's name."""
+def _after(rule: Rule, checks: tuple[str, ...]) -> Callable[[Any], Any]:
+    """One after-validator for the ``checks`` of ``rule`` pydantic has no constraint for, in the table's order.
+
+    It raises an error whose type is the failing check's name. One Python call
+    per field, and a fast test for the common case, because the stream pays it
+    for every event.
+    """
+    tests = []
+    for check in checks:
+        if check == "utf8":
+            tests.append((check, lambda v: v.isascii() or _encodable(v)))
+        elif check == "allowed":
+            allowed = frozenset(rule.allowed or ())
+            tests.append((check, lambda v, allowed=allowed: v in allowed))
+        elif check == "utc":
+            tests.append((check, lambda v: v.utcoffset() == _ZERO))
+        elif check == "range" and rule.type == "datetime":
+            tests.append((check, lambda v: EARLIEST <= v <= LATEST))
+        else:
+            raise ValueError(f"no after-validator for check {check!r}")
 
     def validator(value: Any) -> Any:
-        if not _passes(rule, check, value):
-            raise PydanticCustomError(check, "{field} must be {expected}", {"field": rule.field,
-                                                                             "expected": _expected(rule, check)})
+        for check, test in tests:
+            if not test(value):
+                raise PydanticCustomError(check, "{field} must be {expected}",
+                                          {"field": rule.field, "expected": _expected(rule, check)})
         return value
 
     return validator
 
 
+_ZERO = timedelta(0)
+
+
 def _annotation(rule: Rule) -> Any:
-    """The pydantic type of one rule: the rule's bounds as pydantic constraints, the rest as validators."""
+    """The pydantic type of one rule: the rule's bounds as pydantic constraints, the rest as one validator."""
     if rule.type == "str":
-        # pydantic refuses a string UTF-8 cannot hold by itself (string_unicode) only when it has a length
-        # to check (found by fuzzing): the utf8 validator says it for the others, before allowed values.
-        extra = [AfterValidator(_custom("utf8", rule))]
-        if rule.allowed is not None:
-            extra.append(AfterValidator(_custom("allowed", rule)))
-        return Annotated[str, Field(min_length=rule.min_length, max_length=rule.max_length), *extra]
+        constraint = Field(min_length=rule.min_length, max_length=rule.max_length)
+        # pydantic refuses a string UTF-8 cannot hold by itself (string_unicode), but only when the field has
+        # a length to check (found by fuzzing): the validator says it for the others, before allowed values.
+        checks = () if rule.min_length is not None or rule.max_length is not None else ("utf8",)
+        checks += ("allowed",) if rule.allowed is not None else ()
+        return Annotated[str, constraint, AfterValidator(_after(rule, checks))] if checks else Annotated[str, constraint]
     if rule.type == "float":
         return Annotated[float, Field(gt=rule.gt, le=rule.le, allow_inf_nan=False)]
-    return Annotated[AwareDatetime, AfterValidator(_custom("utc", rule)), AfterValidator(_custom("range", rule))]
+    # AwareDatetime refuses a naive time (timezone_aware: the utc check); the validator does the rest.
+    return Annotated[AwareDatetime, AfterValidator(_after(rule, ("utc", "range")))]
 
 
 #: The rule table as a pydantic model: strict (no "25.0" taken for 25.0), no unknown fields.
@@ -705,7 +728,8 @@ def shape_problem(record: Any) -> tuple[str, str] | None:
     """
     if not isinstance(record, Mapping):
         return "payload_type", f"an order event must be Avro bytes or a record (a dict), got {type(record).__name__}"
-    odd = [k for k in record if not isinstance(k, str) or not _encodable(k)]
+    # The rule table's own names are fine strings: only other keys need a look (this runs for every event).
+    odd = [k for k in record if k not in _ORDER and (not isinstance(k, str) or not _encodable(k))]
     if odd:
         return "known_fields", f"field names must be strings UTF-8 can hold, got {_short(odd[0])}"
     return None

@@ -15,6 +15,7 @@ from streamlab.bench import fraud as fraud_bench
 from streamlab.bench import log as log_bench
 from streamlab.bench import panes as panes_bench
 from streamlab.bench import recovery as recovery_bench
+from streamlab.bench import schemas as schemas_bench
 from streamlab.bench import summary as summary_bench
 from streamlab.bench import windows as windows_bench
 from streamlab.bench.windows import window_loop
@@ -23,7 +24,7 @@ from streamlab.panes import Delay, loop
 from streamlab.windows import CLOSED_AT_END, Session, Sliding, Tumbling
 
 MODULES = {"charging": charging_bench, "summary": summary_bench, "windows": windows_bench, "panes": panes_bench, "fraud": fraud_bench,
-           "log": log_bench, "recovery": recovery_bench}
+           "log": log_bench, "recovery": recovery_bench, "schemas": schemas_bench}
 
 
 def test_quick_runs_every_benchmark_and_prints_each_table(tmp_path, capsys):
@@ -76,6 +77,7 @@ PROFILES = fraud_bench.purchases(seed=fraud_bench.SEED).profiles
     ("windows", lambda events: events[:-1]),
     ("panes", lambda events: events[:-1]),
     ("fraud", _without_first_bad_purchase),
+    ("schemas", lambda messages: messages[:-1]),
 ])
 def test_a_reference_that_misses_one_event_is_caught(name, wrong):
     bench = _broken(MODULES[name].benchmark(quick=True), wrong)

@@ -70,7 +70,7 @@ __all__ = [
 #: The seed of every benchmark's input: the same input on every run.
 SEED = 2026
 #: The timing benchmarks, run by default, in the order of the lessons.
-TIMED: tuple[str, ...] = ("summary", "log", "windows", "panes", "fraud", "charging", "recovery")
+TIMED: tuple[str, ...] = ("summary", "log", "windows", "panes", "fraud", "charging", "schemas", "recovery")
 #: Benchmarks run only when named (they take minutes and start processes of their own).
 ON_REQUEST: tuple[str, ...] = ("memory", "scale", "lakehouse")
 #: Rounds of a full run, and of a quick one.

@@ -11,6 +11,7 @@ dead-letter topic (a :class:`~streamlab.log.Log`) when one is given.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import bytewax.operators as op
@@ -63,7 +64,11 @@ def validate_orders(
 
     def check(item: tuple[int, Any]) -> tuple[int, Any]:
         i, payload = item
-        return i, validate(payload, source=f"{source}#{i}", position=i, reader=reader, registry=registry)
+        result = validate(payload, position=i, reader=reader, registry=registry)
+        if isinstance(result, DeadLetter):
+            # Where it came from, written only for the letters: the good path builds no string per event.
+            result = replace(result, source=f"{source}#{i}")
+        return i, result
 
     flow = Dataflow("validate_orders")
     checked = op.map("validate", op.input("payloads", flow, TestingSource(list(enumerate(payloads)),
