@@ -1,0 +1,113 @@
+"""Lesson 06's checks: right answers written several ways pass; plausible wrong ones get their own hint or a case."""
+
+import zlib
+
+import numpy as np
+import pytest
+
+from streamlab import ev
+from streamlab.exercises import lesson06
+
+CHARGERS = ev.fleet(seed=11, chargers=120, sites=8, broken=0.02, unregistered=3)
+
+
+def not_implemented(*args):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("check", [lesson06.pile_gb, lesson06.charger_key, lesson06.site_clock])
+def test_a_placeholder_is_not_yet(check):
+    assert check(not_implemented).status == "not yet"
+
+
+# -- exercise 1 ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [
+    lambda rate, size, hours: rate * 3600 * hours * size / 1e9,
+    lambda rate, size, hours: np.float64(rate) * size * hours * 60 * 60 / 10**9,
+    lambda rate, size, hours: round(rate * size * hours * 3600 / 1_000_000_000, 9),
+    lambda rate, size, hours: (rate * hours * 3600) * (size / 1e9),
+])
+def test_pile_gb_accepts_right_answers(fn):
+    assert lesson06.pile_gb(fn).ok
+
+
+@pytest.mark.parametrize("fn, says", [
+    (lambda rate, size, hours: rate * hours * size / 1e9, "3,600 seconds"),
+    (lambda rate, size, hours: rate * 60 * hours * size / 1e9, "60 minutes of 60 seconds"),
+    (lambda rate, size, hours: rate * 3600 * hours * size / 2**30, "10⁹ bytes"),
+    (lambda rate, size, hours: rate * 3600 * hours * size, "not bytes"),
+    (lambda rate, size, hours: rate * 86_400 * size / 1e9, "differs"),            # always a day
+    (lambda rate, size, hours: rate * 3600 * hours / 1e9, "differs"),             # messages, not bytes
+    (lambda rate, size, hours: round(rate * 3600 * hours * size / 1e9), "differs"),  # rounded to whole GB
+])
+def test_pile_gb_refuses_wrong_answers_with_their_hint(fn, says):
+    feedback = lesson06.pile_gb(fn)
+    assert feedback.status == "wrong" and says in feedback.message
+
+
+# -- exercise 2 ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [
+    lambda m: m.charger,
+    lambda m: CHARGERS.site_of.get(m.charger, "unregistered"),
+    lambda m: f"p{ev.partition_for(m.charger, 8)}",
+    lambda m: str(zlib.crc32(m.charger.encode()) % 3),
+])
+def test_charger_key_accepts_keys_that_keep_a_charger_together(fn):
+    assert lesson06.charger_key(fn).ok
+
+
+@pytest.mark.parametrize("fn, says", [
+    (lambda m: m.kind, "different keys"),
+    (lambda m: m.message_id, "different keys"),
+    (lambda m: str(m.transaction), "different keys"),
+    (lambda m: CHARGERS.site_of[m.charger], "KeyError"),
+    (lambda m: ev.partition_for(m.charger, 8), "must be a string"),
+    (lambda m: "all", "one key"),
+    (lambda m: m.charger + m.kind[:1], "different keys"),
+])
+def test_charger_key_refuses_keys_that_split_or_break_with_their_hint(fn, says):
+    feedback = lesson06.charger_key(fn)
+    assert feedback.status == "wrong" and says in feedback.message
+
+
+# -- exercise 3 ------------------------------------------------------------------------------------
+
+
+def clock_sorted(marks, n):
+    return sorted(marks.values())[0] if len(marks) == n and marks else None
+
+
+def clock_loop(marks, n):
+    if len(marks) != n:
+        return None
+    slowest = None
+    for t in marks.values():
+        slowest = t if slowest is None or t < slowest else slowest
+    return slowest
+
+
+@pytest.mark.parametrize("fn", [
+    lambda marks, n: min(marks.values()) if len(marks) >= n else None,
+    clock_sorted,
+    clock_loop,
+])
+def test_site_clock_accepts_right_answers(fn):
+    assert lesson06.site_clock(fn).ok
+
+
+@pytest.mark.parametrize("fn, says", [
+    (lambda marks, n: max(marks.values()) if len(marks) == n and marks else None, "fastest partition"),
+    (lambda marks, n: min(marks.values()) if marks else None, "not heard from yet"),
+    (lambda marks, n: min(marks.values()) if len(marks) == n and marks else min(marks.values(), default=None),
+     "not heard from yet"),
+    (lambda marks, n: min(marks.values()) if len(marks) > 1 else None, "differs"),
+    (lambda marks, n: sorted(marks.values())[len(marks) // 2] if len(marks) == n and marks else None, "differs"),
+    (lambda marks, n: marks.get(0) if len(marks) == n else None, "differs"),  # the first partition's
+])
+def test_site_clock_refuses_wrong_answers_with_their_hint(fn, says):
+    feedback = lesson06.site_clock(fn)
+    assert feedback.status == "wrong" and says in feedback.message
