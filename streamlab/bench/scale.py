@@ -11,7 +11,9 @@ processes and, for memory, runs 10 M messages) measures:
   and their start-up is counted: that is what a small job pays.
 * **Peak memory** of a fresh process streaming 1 M and 10 M messages from the
   generator (nothing kept but the answer's counts), against the same process
-  after its imports alone.
+  after its imports alone; and with a slow sink, which waits on every write:
+  bytewax reads its sources only as fast as the dataflow moves items on
+  (back-pressure), so the messages do not pile up in memory.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from streamlab.stream.charging import charging_flow, write_piles
 MESSAGES, QUICK_MESSAGES = 2_000_000, 20_000
 SIZES, QUICK_SIZES = (1_000_000, 10_000_000), (5_000, 20_000)
 ROUNDS, QUICK_ROUNDS = 5, 1
+#: Seconds a slow sink waits on each write.
+SLOW_SINK = 0.002
 CONFIGURATIONS = {"1 worker": (1, 1), "2 worker threads": (2, 1), "2 processes, 1 worker each": (1, 2)}
 
 
@@ -63,37 +67,44 @@ def wall_times(messages: int, rounds: int) -> tuple[int, dict[str, list[float]]]
 
 
 class _Counting(StatelessSinkPartition):
-    def __init__(self, counts: dict) -> None:
-        self.counts = counts
+    def __init__(self, counts: dict, pause: float) -> None:
+        self.counts, self.pause = counts, pause
 
     def write_batch(self, items: list) -> None:
+        if self.pause:
+            time.sleep(self.pause)  # a slow sink: a database that takes its time over each write
         for item in items:
             self.counts[item[0]] = self.counts.get(item[0], 0) + 1
 
 
 class CountingSink(DynamicSink):
-    """Counts the answer's items by kind and keeps nothing else: a live job hands its answers on."""
+    """Counts the answer's items by kind and keeps nothing else: a live job hands its answers on.
 
-    def __init__(self) -> None:
+    With ``pause`` (seconds), every write waits that long first: a slow sink.
+    """
+
+    def __init__(self, pause: float = 0.0) -> None:
         self.counts: dict[str, int] = {}
+        self.pause = pause
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _Counting:
-        return _Counting(self.counts)
+        return _Counting(self.counts, self.pause)
 
 
-def _child(messages: int) -> None:
+def _child(messages: int, pause: float = 0.0) -> None:
     """In a fresh process: stream about ``messages`` messages from the generator; print the peak RSS in MiB."""
     if messages:
         f = fleet(SEED, chargers=CHARGERS, sites=SITES, broken=0.01, outages=0.01, unregistered=10)
         rate = len(f.pile(until=f.start + timedelta(minutes=10))) / 600
         until = f.start + timedelta(minutes=max(1, round(messages / rate / 60)))
-        sink = CountingSink()
+        sink = CountingSink(pause)
         cluster_main(charging_flow(f, until=until, partitions=PARTITIONS, sink=sink), [], 0)
     print(_peak_rss_kib() / 1024)
 
 
-def peak_rss_mib(messages: int) -> float:
-    out = subprocess.run([sys.executable, "-m", "streamlab.bench.scale", str(messages)],
+def peak_rss_mib(messages: int, pause: float = 0.0) -> float:
+    """Peak resident memory, in MiB, of a fresh process streaming ``messages`` messages (a sink pausing ``pause`` s)."""
+    out = subprocess.run([sys.executable, "-m", "streamlab.bench.scale", str(messages), str(pause)],
                          check=True, capture_output=True, text=True)
     return float(out.stdout.strip())
 
@@ -134,8 +145,21 @@ def report(quick: bool = False) -> str:
         "| stream.charging_flow | " + " | ".join(f"{memory[s]:,.0f}" for s in sizes)
         + f" | {memory[sizes[-1]] / memory[sizes[0]]:.2f}× |",
     ]
+    # Back-pressure: a sink that pauses on every write slows the whole dataflow down; the source is read
+    # no faster than the sink writes, so nothing piles up between them.
+    slow_sizes = sizes[0] // 4, sizes[0]
+    slow = {size: peak_rss_mib(size, SLOW_SINK) for size in slow_sizes}
+    lines += [
+        "",
+        f"The same with a slow sink ({SLOW_SINK * 1000:g} ms per write):",
+        "",
+        "| driver | " + " | ".join(f"{s:,} messages" for s in slow_sizes) + " | growth |",
+        "|---|" + "---|" * (len(slow_sizes) + 1),
+        "| stream.charging_flow, slow sink | " + " | ".join(f"{slow[s]:,.0f}" for s in slow_sizes)
+        + f" | {slow[slow_sizes[-1]] / slow[slow_sizes[0]]:.2f}× |",
+    ]
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    _child(int(sys.argv[1]))
+    _child(int(sys.argv[1]), float(sys.argv[2]))
