@@ -296,25 +296,29 @@ def _shaped(item: Any) -> Any:
     return item
 
 
-def reference_stream(log: Log, catalog: Any, every: timedelta) -> Any:
-    """The library's stream into a table of its own: the commits the learner's should make."""
-    return _streamed(log, catalog, every, "shop.reference_stream")
+@functools.lru_cache(maxsize=2)
+def _expected_sink(seed: int, hours: float, every: timedelta, disorder: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The nightly job's rows and the library stream's commits (clock, rows added) for one case, computed once."""
+    from streamlab.batch import lakehouse as nightly
+
+    with _lake(seed, hours, every, 0.01, disorder) as (log, catalog, every):
+        reference = lh.create_table(catalog, "shop.reference")
+        nightly.load_orders(log, reference)
+        commits = lh.history(_streamed(log, catalog, every, "shop.reference_stream"))[["clock", "rows_added"]]
+        return lh.read(reference), commits
 
 
 @checker
 def sink_rows(fn: Callable[[Any], Any]) -> Feedback:
     """Check ``sink_rows(records)``: in a dataflow from the log to the Iceberg sink, its table is the nightly one."""
-    from streamlab.batch import lakehouse as nightly
-
     results = []
     for seed, hours, every, disorder in ((LESSON_SEED, 6, timedelta(hours=1), 0.0),
                                          (33, 2, timedelta(minutes=15), 600.0)):
+        want, expected = _expected_sink(seed, hours, every, disorder)
         with _lake(seed, hours, every, 0.01, disorder) as (log, catalog, every):
             table = lh.create_table(catalog, "shop.learner")
             _run_sink(fn, log, table, every)
-            reference = lh.create_table(catalog, "shop.reference")
-            nightly.load_orders(log, reference)
-            want, got = lh.read(reference), lh.read(table)
+            got = lh.read(table)
             if len(got) == 0:
                 raise Mistake("your dataflow committed no row: emit one item per valid record.")
             if len(got) > len(want):
@@ -331,7 +335,6 @@ def sink_rows(fn: Callable[[Any], Any]) -> Feedback:
                 raise Mistake("your rows differ from the nightly table's: make each with "
                               "lh.order_row(validated.event, partition, offset).")
             commits = lh.history(table)[["clock", "rows_added"]]
-            expected = lh.history(reference_stream(log, catalog, every))[["clock", "rows_added"]]
             clocks = commits["clock"].tolist()
             if not commits.equals(expected):
                 raise Mistake("your commits fall at other moments than the micro-batches of arrival time: the "
