@@ -15,6 +15,7 @@ from streamlab import batch, stream, to_frame
 from streamlab.exercises import lesson04
 from streamlab.panes import Delay, loop, reconcile
 from streamlab.windows import Tumbling
+from test_exercises_hints import solution_lines
 
 # -- shared by the answers below ---------------------------------------------------------------
 
@@ -42,9 +43,15 @@ def per_store(delay):
     return Delay(delay, per="key", follow_clock=False)
 
 
+DIFFERS = "Here is an input where your answer differs"
+SOLUTION = solution_lines("lesson04")
+
+
 def assert_hint(feedback, hint):
+    """Refused with this hint (or a counterexample), and the message holds no line of the solution."""
     assert feedback.status == "wrong", feedback
     assert hint in feedback.message, feedback
+    assert not any(line in feedback.message for line in SOLUTION), feedback
 
 
 # -- 1. which sales are dropped -----------------------------------------------------------------
@@ -163,11 +170,11 @@ def arrival_watermark(events, window, delay):
         (lambda ev, w, d: dropped(ev, w, timedelta(0)), "you forgot the delay"),
         (whole_list, "knows the future"),
         (by_rule(lambda e, seen, w, d: window_start(e.event_time, w) <= seen - d), "compared the window's start"),
-        (by_rule(lambda e, seen, w, d: end_of(e.arrival_time, w) <= seen - d), "not the one it arrived in"),
-        (lambda ev, w, d: dropped(sorted(ev, key=lambda e: e.event_time), w, d), "did you sort by event time first?"),
+        (by_rule(lambda e, seen, w, d: end_of(e.arrival_time, w) <= seen - d), DIFFERS),
+        (lambda ev, w, d: dropped(sorted(ev, key=lambda e: e.event_time), w, d), DIFFERS),
         (lambda ev, w, d: [e for e in ev if e not in dropped(ev, w, d)], "you returned the sales that were counted"),
-        (lambda ev, w, d: ev[:2], "are counted by the stream"),
-        (lambda ev, w, d: dropped(ev, w, d)[:-1], "dropped sale(s) are missing"),
+        (lambda ev, w, d: ev[:2], DIFFERS),
+        (lambda ev, w, d: dropped(ev, w, d)[:-1], DIFFERS),
         (lambda ev, w, d: None, "returned None"),
         (lambda ev, w, d: 42, "got int"),
         (lambda ev, w, d: [e.key for e in dropped(ev, w, d)], "your answer holds a str"),
@@ -175,7 +182,7 @@ def arrival_watermark(events, window, delay):
                            for e in dropped(ev, w, d)], "a naive datetime"),
         (lambda ev, w, d: [(e.key, e.event_time, e.arrival_time, e.value) for e in dropped(ev, w, d)], "is not a sale"),
         (lambda ev, w, d: dropped(ev, w, d) * 2, "the same sale twice"),
-        (lambda ev, w, d: [True, False], "2 True/False values for 12 sales"),
+        (lambda ev, w, d: [True, False], "True/False values for"),
         (lambda ev, w, d: to_frame(dropped(ev, w, d)).drop(columns="arrival_time"),
          "lacks the column(s) ['arrival_time']"),
         (lambda ev, w, d: [type(e)(e.key, e.value, e.event_time, e.arrival_time + d) for e in dropped(ev, w, d)],
@@ -187,6 +194,30 @@ def arrival_watermark(events, window, delay):
 )
 def test_late_sales_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
     assert_hint(lesson04.late_sales(wrong), hint)
+
+
+def previous_sale_only(events, window, delay):
+    """The watermark from the store's previous sale only, not the newest of all its sales so far."""
+    last, out = {}, []
+    for e in events:
+        seen = last.get(e.key)
+        out.append(seen is not None and window_start(e.event_time, window) + window.length <= seen - delay)
+        last[e.key] = e.event_time
+    return out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (by_rule(lambda e, seen, w, d: window_start(e.event_time, Tumbling(w.length)) + w.length <= seen - d), DIFFERS),
+    (by_rule(lambda e, seen, w, d: end_of(e.event_time, w) - timedelta(seconds=1) <= seen - d), DIFFERS),
+    (previous_sale_only, DIFFERS),
+    (by_rule(lambda e, seen, w, d: w.align_to + round((e.event_time - w.align_to) / w.length) * w.length
+             + w.length <= seen - d), DIFFERS),
+    (by_rule(lambda e, seen, w, d: end_of(e.event_time, w) <= seen + d), DIFFERS),
+])
+def test_late_sales_refuses_more_wrong_answers_with_a_case(wrong, hint):
+    feedback = lesson04.late_sales(wrong)
+    assert_hint(feedback, hint)
+    assert "it should be" in feedback.message
 
 
 def test_late_sales_not_implemented_is_not_yet_and_a_hard_coded_answer_fails():
@@ -568,7 +599,7 @@ def ceil_windows(pile, window):
          "counted the sales with a missing amount"),
         (lambda pile, w: takings(pile, w).assign(window_start=lambda f: f["window_start"].dt.tz_localize(None)),
          "a naive datetime"),
-        (lambda pile, w: per_window(to_frame(pile).assign(key="all"), w), "the answer is per store"),
+        (lambda pile, w: per_window(to_frame(pile).assign(key="all"), w), "your keys are not the stores'"),
         (lambda pile, w: per_window(to_frame(pile), w).drop(columns="key"), "Group by key too"),
         (lambda pile, w: stream.windowed(pile, w, delay=5).windows, "some sales are missing from your windows"),
         (lambda pile, w: takings(pile, w).set_index(["key", "window_start"])["sum"], "you returned a Series"),
@@ -578,11 +609,11 @@ def ceil_windows(pile, window):
         (lambda pile, w: takings(pile, w).rename(columns={"window_start": "event_time"}),
          "Name the column of window starts `window_start`"),
         (lambda pile, w: pd.concat([takings(pile, w)] * 2), "appears twice"),
-        (lambda pile, w: takings(pile, w).assign(count=lambda f: f["count"] / 2), "whole number"),
+        (lambda pile, w: takings(pile, w).assign(count=lambda f: f["count"] / 2), DIFFERS),
         (lambda pile, w: takings(pile, w).assign(window_start="soon"), "should hold datetimes"),
         (lambda pile, w: takings(pile, w).assign(window_start=lambda f: f["window_start"].astype("int64")),
          "got numbers"),
-        (lambda pile, w: takings(pile, w).assign(sum=lambda f: f["sum"] + 1), "with another count or sum"),
+        (lambda pile, w: takings(pile, w).assign(sum=lambda f: f["sum"] + 1), DIFFERS),
         (lambda pile, w: takings(pile, w).iloc[1:], "some sales are missing"),
         (lambda pile, w: None, "returned None"),
         (lambda pile, w: 42, "got int"),
@@ -676,7 +707,7 @@ def contribution_by_rule(rule):
          "off by one"),
         (lambda ev, w, d: contribution(ev, w, d).assign(window_start=lambda f: f["window_start"].dt.tz_localize(None)),
          "a naive datetime"),
-        (lambda ev, w, d: contribution(ev, w, d).iloc[:-1], "1 window(s) missing"),
+        (lambda ev, w, d: contribution(ev, w, d).iloc[:-1], DIFFERS),
         (lambda ev, w, d: contribution(ev, w, d)[["key", "window_start", "sum"]], "lacks the column(s) ['count']"),
     ],
 )
@@ -750,3 +781,38 @@ def test_every_check_answers_fast_once_warm():
         started = time.perf_counter()
         check(answer)
         assert time.perf_counter() - started < 2.0, name  # well under a second on a laptop; slack for CI
+
+
+# -- wrong answers written for the checks that compare with the solution ---------------------------
+
+def takings_in_bins_closed_on_the_right(pile, window):
+    sales = to_frame(pile)
+    start = window_start(sales["event_time"], window)
+    # (start, end] instead of [start, end): a sale exactly on a boundary goes to the window before.
+    on_edge = start == sales["event_time"]
+    sales["window_start"] = start.where(~on_edge, start - window.length)
+    return sales.groupby(["key", "window_start"], observed=True)["value"].agg(["count", "sum"]).reset_index()
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda pile, w: to_frame(pile).assign(window_start=lambda f: f["event_time"].dt.floor(w.length))
+     .groupby(["key", "window_start"], observed=True)["value"].agg(["count", "sum"]).reset_index(),
+     "not where the spec puts them"),
+    (lambda pile, w: per_window(to_frame(pile).fillna({"value": 0.0}), w), "counted the sales with a missing amount"),
+    (takings_in_bins_closed_on_the_right, "exactly on a window's boundary"),
+    (lambda pile, w: (lambda t: t[t["count"] > 1])(takings(pile, w)), "some sales are missing from your windows"),
+    (lambda pile, w: per_window(to_frame(pile), w, agg=("count", "mean")).rename(columns={"mean": "sum"}), DIFFERS),
+])
+def test_takings_refuses_more_wrong_answers(wrong, hint):
+    assert_hint(lesson04.takings(wrong), hint)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (contribution_by_rule(lambda e, seen, w, d: e.event_time <= seen - d), DIFFERS),
+    (lambda ev, w, d: per_window(to_frame(dropped(ev, w, d)), Tumbling(w.length)), "not where the spec puts them"),
+    (lambda ev, w, d: contribution(ev, w, d * 2), DIFFERS),
+    (lambda ev, w, d: per_window(to_frame(dropped(ev, w, d)).drop_duplicates(["key", "event_time"]), w), DIFFERS),
+    (lambda ev, w, d: contribution(ev, w, d).assign(sum=lambda f: f["sum"].round(-1)), DIFFERS),
+])
+def test_dropped_contribution_refuses_more_wrong_answers(wrong, hint):
+    assert_hint(lesson04.dropped_contribution(wrong), hint)

@@ -108,6 +108,9 @@ __all__ = [
 SHRINK_BUDGET = 80
 #: When every answer is right, how many of the first cases are run again to look for hidden state.
 RERUN = 8
+#: A known mistake explains a difference when its model gives the learner's answers on the cases up to the
+#: first that differs and on this many after it (two mistakes that agree on one case rarely agree on many).
+EVIDENCE = 12
 
 STATE_HINT = (
     "called twice with the same input, your function gave two different answers: it keeps something from one call "
@@ -451,6 +454,14 @@ class Exercise:
     show: Callable[[Any], str] = show
     budget: int = SHRINK_BUDGET
     state_hint: str = STATE_HINT
+    #: The cases and the solution's outcome on each, computed once (the learner gets copies, never these).
+    _solved: list[tuple[Case, Any]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def solved(self) -> list[tuple[Case, Any]]:
+        """Every case with the solution's answer on it (in normal form), computed on the first check and kept."""
+        if self._solved is None:
+            self._solved = [(case, self.outcome(self.solution, case)) for case in self.cases()]
+        return self._solved
 
     def outcome(self, fn: Callable[..., Any], case: Case) -> Any:
         """What ``fn`` gives on ``case``, in its normal form; an error it raises as :class:`Raised`.
@@ -475,11 +486,12 @@ class Exercise:
         the first few, when there is none) are run again, and an answer that
         changed raises the state hint.
         """
-        cases = list(self.cases())
+        solved = self.solved()
+        cases = [case for case, _ in solved]
         answers = []
-        for i, case in enumerate(cases):
+        for i, (case, want) in enumerate(solved):
             got = self.outcome(fn, case)
-            if not self.same(got, self.outcome(self.solution, case)):
+            if not self.same(got, want):
                 self._same_again(fn, cases[: i + 1], [*answers, got])
                 return cases, [*answers, got]
             answers.append(got)
@@ -527,9 +539,9 @@ class Exercise:
         """Raise :class:`Mistake` showing the smallest input found where ``fn`` and the solution differ.
 
         A known mistake's hint comes with it only when the mistake explains the
-        learner's answers: its model gives them on the shrunk case and on every
-        case of the check (or its ``when`` test holds on the shrunk case and on
-        the first case that differed).
+        learner's answers: its model gives them on the shrunk case, on every case
+        up to the first that differed and on :data:`EVIDENCE` cases after it (or
+        its ``when`` test holds on the shrunk case and on the first that differed).
         """
         found = self.first_difference(fn)
         if found is None:
@@ -549,7 +561,8 @@ class Exercise:
             return self._explains(mistake, learner[id(c)], c)
 
         for mistake in self.known:
-            evidence = [case, cases[first]] if mistake.when is not None else [case, cases[first], *cases]
+            evidence = ([case, cases[first]] if mistake.when is not None
+                        else [case, cases[first], *cases[: first + 1 + EVIDENCE]])
             if all(explained(mistake, c) for c in evidence):
                 raise Mistake(f"{mistake.hint} For example, {example}")
         raise Mistake(f"Here is an input where your answer differs: {example}")

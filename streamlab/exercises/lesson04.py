@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import random
+import warnings
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, NoReturn
@@ -46,6 +47,7 @@ import pandas as pd
 from streamlab import batch, stream
 from streamlab.events import COURSE_START, Event, Pipe, arrived_before, pipe, to_frame
 from streamlab.exercises import Feedback, Mistake, checker, correct
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, bag, same, show_events, show_time
 from streamlab.panes import Delay, loop, reconcile
 from streamlab.windows import Tumbling
 
@@ -188,7 +190,9 @@ def _utc(values: Any, what: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         raise Mistake(f"your {what} should hold datetimes; got numbers ({values.dtype}).")
     try:
-        times = pd.Series(pd.to_datetime(values))
+        with warnings.catch_warnings():  # pandas warns when it guesses a format: the error below says it better
+            warnings.simplefilter("ignore", UserWarning)
+            times = pd.Series(pd.to_datetime(values))
     except (TypeError, ValueError) as error:
         if _is_naive_error(error) or "mixed timezones" in str(error) or "Mixed timezones" in str(error):
             raise Mistake(NAIVE) from None
@@ -257,6 +261,55 @@ class _Case(NamedTuple):
         if self.delay or self.allowed:
             said += f", delay {_seconds(self.delay)}"
         return said + (f", allowed lateness {_seconds(self.allowed)})" if self.allowed else ")")
+
+
+# -- generated traces, for comparing with the solution --------------------------------------------
+
+def _small_trace(seed: int, *, missing: bool = False) -> tuple[list[Event], Tumbling, timedelta, timedelta]:
+    """A small trace made to hit the edges, with its window, delay and allowed lateness.
+
+    Whole seconds make ties (a sale exactly on a window's boundary, a window's
+    end exactly at the watermark or at end + allowed); lengths from 1 s to a
+    minute, alignments off the minute, delays from 0 to wider than the trace,
+    one to three stores, sales up to 15 s late, two sales of a store in the same second; with ``missing``, amounts missing now and then (the
+    exercises on lateness have none: the engine routes such a sale aside before any lateness rule).
+    """
+    rng = random.Random(seed)
+    n, keys = rng.randint(0, 10), rng.randint(1, 3)
+    length = rng.choice((1, 2, 3, 4, 5, 10, 60))
+    window = Tumbling(length, align_to=NINE + timedelta(seconds=rng.randint(0, length - 1)))
+    delay = timedelta(seconds=rng.choice((0, 0, 1, 2, 3, 5, 30)))
+    allowed = timedelta(seconds=rng.choice((0, 1, 2, 5, 10, 40)))
+    pile = []
+    for i in range(1, n + 1):
+        arrived = NINE + timedelta(seconds=i + rng.choice((0, 0, 0, 1)))
+        behind = rng.randint(0, 2) if rng.random() < 0.5 else rng.randint(0, 15)
+        value = None if missing and rng.random() < 0.08 else float(rng.randint(1, 40))
+        if pile and rng.random() < 0.2:  # a second sale of a store in the same second as its last one
+            pile.append(Event(pile[-1].key, value, pile[-1].event_time, arrived + timedelta(seconds=1)))
+            continue
+        pile.append(Event(f"store-{rng.randrange(keys)}", value, arrived - timedelta(seconds=behind), arrived))
+    pile.sort(key=lambda e: e.arrival_time)
+    # A sale is told apart from another by its store and its two times: keep one of any two that share them.
+    seen: set[tuple] = set()
+    pile = [e for e in pile if (e.key, e.event_time, e.arrival_time) not in seen
+            and not seen.add((e.key, e.event_time, e.arrival_time))]  # type: ignore[func-returns-value]
+    return pile, window, delay, allowed
+
+
+def _describe_trace(case: Case) -> str:
+    pile, window, delay = case.args[:3]
+    return (f"with {window.length.total_seconds():g}-second windows aligned to {show_time(window.align_to)}, "
+            f"a delay of {_seconds(delay)} and {show_events(pile)}")
+
+
+def _show_sales(sales: Any) -> str:
+    if isinstance(sales, Raised):
+        return repr(sales)
+    if not sales.items:
+        return "no sale"
+    return "the sales " + ", ".join(f"{k} (happened {show_time(h.to_pydatetime())}, arrived "
+                                    f"{show_time(a.to_pydatetime())})" for k, h, a in sales.items)
 
 
 # -- 1. Which sales are dropped? -----------------------------------------------------------------
@@ -403,36 +456,71 @@ def _late_models(events: tuple[Event, ...], window: Tumbling, delay: timedelta) 
     ]
 
 
+def _late_solution(events: list[Event], window: Tumbling, delay: timedelta) -> list[Event]:
+    return list(loop(events, window, watermark=_per_store(delay)).dropped.itertuples(index=False, name=None))
+
+
+def _late_meaning(answer: Any, case: Case) -> Any:
+    """The late sales, as a bag of (store, happened, arrived): from a list, a DataFrame or one bool per sale."""
+    if isinstance(answer, Raised):
+        return answer
+    events = tuple(case.args[0])
+    if isinstance(answer, list) and answer and isinstance(answer[0], tuple) and len(answer[0]) > 4:
+        answer = pd.DataFrame(answer, columns=loop([], case.args[1]).dropped.columns)  # the solution's rows
+    mask = _as_mask(answer, events)
+    return bag((e.key, e.event_time, e.arrival_time) for e, late in zip(events, mask) if late)
+
+
+@functools.lru_cache(maxsize=256)
+def _models_of(kind: str, events: tuple[Event, ...], window: Tumbling, delay: timedelta | None) -> list[Any]:
+    """The typical mistakes' answers on a trace, computed once per trace (keyed by its content, not its identity)."""
+    models = {"late": _late_models, "window": _window_models, "contribution": _contribution_models}[kind]
+    return models.__wrapped__(events, window, delay)  # type: ignore[attr-defined]
+
+
+def _late_model(j: int) -> Callable[..., Any]:
+    """Typical mistake ``j`` of :func:`_late_models`, as a function with the learner's signature."""
+    def late(events: list[Event], window: Tumbling, delay: timedelta) -> list[bool]:
+        return [bool(x) for x in _models_of("late", tuple(events), window, delay)[j][0]]
+
+    return late
+
+
+def _late_exercise_cases() -> Iterable[Case]:
+    for seed in range(401, 425):
+        pile, window, delay, _ = _small_trace(seed)
+        yield Case((pile, window, delay))
+    for c in _late_cases():
+        yield Case((list(c.events), c.window, c.delay), c.about)
+
+
+@functools.lru_cache(maxsize=1)
+def _late_exercise() -> Exercise:
+    # The hints of the models: the same on every trace (the models' masks are computed per case).
+    hints = [hint for _, hint in _late_models.__wrapped__(_hand(), Tumbling(10, align_to=NINE), timedelta(seconds=5))]  # type: ignore[attr-defined]
+    return Exercise(
+        solution=_late_solution,
+        cases=_late_exercise_cases,
+        call=lambda fn, case: _call(fn, list(case.args[0]), *case.args[1:]),
+        meaning=_late_meaning,
+        describe=_describe_trace,
+        show=_show_sales,
+        budget=40,
+        known=(
+            Known("you returned the sales that were counted: return the ones the stream drops.",
+                  when=lambda got, want, case: isinstance(got, type(want)) and len(got.items) + len(want.items)
+                  == len(case.args[0]) and not set(got.items) & set(want.items)),
+            *(Known(hint, model=_late_model(j)) for j, hint in enumerate(hints)),
+        ),
+    )
+
+
 @checker
 def late_sales(fn: Callable[[list[Event], Tumbling, timedelta], Any]) -> Feedback:
     """Check ``late_sales(events, window, delay)``: exactly the sales whose window had closed when they arrived."""
-    cases = _late_cases()
-    wants = [_dropped_mask(c.events, c.window, c.delay) for c in cases]
-    answers = [_as_mask(_call(fn, list(c.events), c.window, c.delay), c.events) for c in cases]
-    wrong = [i for i, (got, want) in enumerate(zip(answers, wants)) if not np.array_equal(got, want)]
-    if not wrong:
-        return correct(
-            "you drop exactly the sales the stream drops, on the lesson's trace and on fresh ones, ties included."
-        )
-    first = wrong[0]
-    case, got, want = cases[first], answers[first], wants[first]
-    if np.array_equal(got, ~want):
-        raise Mistake("you returned the sales that were counted: return the ones the stream drops.")
-    models = [_late_models(c.events, c.window, c.delay) for c in cases]
-    mistake = _recognise(answers, wants, [[m for m, _ in ms] for ms in models], np.array_equal)
-    if mistake is not None:
-        raise Mistake(models[first][mistake][1])
-    if not any(a.any() for a in answers):
-        raise Mistake(
-            f"on {case.about} you dropped no sale, yet some are dropped. Go down the list in the order given "
-            "(arrival order): did you sort by event time first? Then no window has closed when a sale of it comes. "
-            "And a sale belongs to the window it happened in (event_time), not the one it arrived in."
-        )
-    extra, missed = int((got & ~want).sum()), int((want & ~got).sum())
-    raise Mistake(
-        f"on {case.about}, {extra} sale(s) you dropped are counted by the stream and {missed} dropped sale(s) are "
-        "missing from your answer. Keep, per store, the newest event time seen so far; a sale is dropped if its "
-        "window's end is at or before that minus delay."
+    _late_exercise().compare(fn)
+    return correct(
+        "you drop exactly the sales the stream drops, on the lesson's trace and on fresh ones, ties included."
     )
 
 # -- 2. Allowed lateness in the lesson's dataflow ------------------------------------------------
@@ -938,20 +1026,103 @@ def _stream_complete(events: tuple[Event, ...], window: Tumbling) -> pd.DataFram
     return _table(answer.table()[COLUMNS], "windows")
 
 
+def _rows(answer: Any, case: Case, what: str = "windows") -> Any:
+    """A table of windows in normal form: (store, window start, count, sum) per window, in order."""
+    if isinstance(answer, Raised):
+        return answer
+    if isinstance(answer, (list, tuple, pd.DataFrame)) and len(answer) == 0:
+        return ()  # no window at all: whatever its columns (an empty pile gives no row to infer them from)
+    table = _table(answer, what)
+    return tuple(zip(table["key"], table["window_start"], table["count"].astype(int), table["sum"].astype(float)))
+
+
+def _show_rows(rows: Any) -> str:
+    if isinstance(rows, Raised):
+        return repr(rows)
+    if not rows:
+        return "no window"
+    return "; ".join(f"{k} window {show_time(s.to_pydatetime())}: {c} sale{'s' * (c != 1)}, {t:g}"
+                     for k, s, c, t in rows)
+
+
+def _no_windows() -> pd.DataFrame:
+    """A table of no windows, with the columns' types."""
+    return pd.DataFrame({"key": pd.Series([], dtype="str"), "window_start": pd.DatetimeIndex([], tz="UTC"),
+                         "count": pd.Series([], dtype="int64"), "sum": pd.Series([], dtype="float64")})
+
+
+def _takings_solution(events: list[Event], window: Tumbling) -> pd.DataFrame:
+    if not events:
+        return _no_windows()
+    return _stream_complete.__wrapped__(tuple(events), window)  # type: ignore[attr-defined]
+
+
+def _takings_exercise_cases() -> Iterable[Case]:
+    for seed in range(431, 451):
+        pile, window, _, _ = _small_trace(seed, missing=True)
+        yield Case((pile, window))
+    for c in _takings_cases():
+        yield Case((list(c.events), c.window), c.about)
+
+
+def _window_model(j: int, *, with_delay: bool = False) -> Callable[..., Any]:
+    """Typical mistake ``j`` of :func:`_window_models`, as a function with the learner's signature."""
+    def model(events: list[Event], window: Tumbling, delay: timedelta | None = None) -> pd.DataFrame:
+        if not events:
+            return _no_windows()
+        return _models_of("window", tuple(events), window, delay if with_delay else None)[j][0]
+
+    return model
+
+
+#: The stores' own keys missing from an answer: grouped by something else.
+_OTHER_KEYS = Known(
+    "your keys are not the stores': the answer is per store, with the stores' own keys (group by key too).",
+    when=lambda got, want, case: bool(got) and bool(want) and not {r[0] for r in got} & {r[0] for r in want})
+
+
+def _fewer(got: Any, want: Any, case: Case) -> bool:
+    """Some sales missing from the windows, none too many: a batch job that dropped the late ones."""
+    mine = {(k, s): (c, t) for k, s, c, t in got}
+    right = {(k, s): (c, t) for k, s, c, t in want}
+    fewer = [w for w, (c, _) in mine.items() if c < right[w][0]] if set(mine) <= set(right) else []
+    return (set(mine) <= set(right) and (set(mine) < set(right) or bool(fewer))
+            and all(c <= right[w][0] and (c == right[w][0] or not same(t, right[w][1])) for w, (c, t) in mine.items())
+            and all(same(t, right[w][1]) for w, (c, t) in mine.items() if c == right[w][0]))
+
+
+def _window_hints() -> list[str]:
+    return [hint for _, hint in _window_models.__wrapped__(_hand(), Tumbling(10, align_to=NINE), None)]  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=1)
+def _takings_exercise() -> Exercise:
+    return Exercise(
+        solution=_takings_solution,
+        cases=_takings_exercise_cases,
+        call=lambda fn, case: _call(fn, list(case.args[0]), case.args[1]),
+        meaning=_rows,
+        describe=lambda case: (f"with {case.args[1].length.total_seconds():g}-second windows aligned to "
+                               f"{show_time(case.args[1].align_to)} and {show_events(case.args[0])}"),
+        show=_show_rows,
+        budget=30,
+        known=(
+            _OTHER_KEYS,
+            *(Known(hint, model=_window_model(j)) for j, hint in enumerate(_window_hints())),
+            Known("some sales are missing from your windows. A batch job has the whole pile: it counts every sale "
+                  "in the window it happened in, late or not.", when=_fewer),
+        ),
+    )
+
+
 @checker
 def takings(fn: Callable[[list[Event], Tumbling], Any]) -> Feedback:
     """Check ``takings(pile, window)``: per store and window, count and sum equal the stream's, nothing late."""
-    cases = _takings_cases()
-    wants = [_stream_complete(c.events, c.window) for c in cases]
-    answers = [_table(_call(fn, list(c.events), c.window), "windows") for c in cases]
-    if all(_same_table(got, want) for got, want in zip(answers, wants)):
-        return correct(
-            "your pandas windows give exactly the stream's answer when nothing is late, on the lesson's half hour "
-            "and on fresh pipes with other window lengths and alignments."
-        )
-    models = [_window_models(c.events, c.window, None) for c in cases]  # the same models, whatever the answer
-    _table_hint(cases, answers, wants, models, dropped_only=False,
-                what="the stream's answer (waiting long enough for nothing to be late)")
+    _takings_exercise().compare(fn)
+    return correct(
+        "your pandas windows give exactly the stream's answer when nothing is late, on the lesson's half hour "
+        "and on fresh pipes with other window lengths and alignments."
+    )
 
 
 def _table_hint(
@@ -1066,24 +1237,57 @@ def _contribution_models(
     ]
 
 
+def _contribution_solution(events: list[Event], window: Tumbling, delay: timedelta) -> pd.DataFrame:
+    d = loop(events, window, watermark=_per_store(delay)).dropped
+    return _group(d["key"], pd.DatetimeIndex(d["window_start"]), d["value"])
+
+
+def _contribution_model(j: int) -> Callable[..., Any]:
+    def model(events: list[Event], window: Tumbling, delay: timedelta) -> pd.DataFrame:
+        if not events:
+            return _no_windows()
+        return _models_of("contribution", tuple(events), window, delay)[j][0]
+
+    return model
+
+
+def _contribution_exercise_cases() -> Iterable[Case]:
+    for seed in range(456, 476):
+        pile, window, delay, _ = _small_trace(seed)
+        yield Case((pile, window, delay))
+    for c in _contribution_cases():
+        yield Case((list(c.events), c.window, c.delay), c.about)
+
+
+@functools.lru_cache(maxsize=1)
+def _contribution_exercise() -> Exercise:
+    hints = [h for _, h in _contribution_models.__wrapped__(_hand(), Tumbling(10, align_to=NINE), timedelta(seconds=5))]  # type: ignore[attr-defined]
+    return Exercise(
+        solution=_contribution_solution,
+        cases=_contribution_exercise_cases,
+        call=lambda fn, case: _call(fn, list(case.args[0]), *case.args[1:]),
+        meaning=lambda answer, case: _rows(answer, case, "the dropped sales' contribution"),
+        describe=_describe_trace,
+        show=_show_rows,
+        budget=30,
+        known=(
+            _OTHER_KEYS,
+            *(Known(hint, model=_contribution_model(j)) for j, hint in enumerate(hints)),
+            *(Known(hint, model=_window_model(j, with_delay=True)) for j, hint in enumerate(_window_hints())),
+        ),
+    )
+
+
 @checker
 def dropped_contribution(fn: Callable[[list[Event], Tumbling, timedelta], Any]) -> Feedback:
     """Check ``dropped_contribution(events, window, delay)``: per window, the dropped sales' count and sum.
 
-    With the right answer, batch = stream + dropped in every window: the check proves it.
+    With the right answer, batch = stream + dropped in every window: the check proves it on the lesson's data.
     """
+    _contribution_exercise().compare(fn)
     cases = _contribution_cases()
-    accounts = [_accounts(c.events, c.window, c.delay) for c in cases]
-    wants = [a.dropped for a in accounts]
-    answers = [_table(_call(fn, list(c.events), c.window, c.delay), "the dropped sales' contribution")
-               for c in cases]
-    if not all(_same_table(got, want) for got, want in zip(answers, wants)):
-        models = [
-            _contribution_models(c.events, c.window, c.delay) + _window_models(c.events, c.window, c.delay)
-            for c in cases
-        ]
-        _table_hint(cases, answers, wants, models, dropped_only=True, what="the dropped sales' contribution")
-    proofs = [_prove(account, answer) for account, answer in zip(accounts, answers)]
+    answers = [_table(_call(fn, list(c.events), c.window, c.delay), "the dropped sales' contribution") for c in cases]
+    proofs = [_prove(_accounts(c.events, c.window, c.delay), answer) for c, answer in zip(cases, answers)]
     windows, with_dropped = proofs[1]
     return correct(
         f"batch = stream + your dropped contribution in all {windows} windows of the lesson's half hour "
