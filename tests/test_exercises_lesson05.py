@@ -12,10 +12,19 @@ from streamlab import COURSE_START, batch, stream
 from streamlab.exercises import lesson05
 from streamlab.fraud import TRAVEL, Alert, Rules, Score, agree_alerts, distance_km
 from streamlab.purchases import adversarial_trace, purchases_frame
+from test_exercises_hints import solution_lines
+
+
+DIFFERS = "Here is an input where your answer differs"
+
+
+SOLUTION = solution_lines("lesson05")
 
 
 def feedback_says(feedback, hint):
-    return feedback.status == "wrong" and hint in feedback.message
+    """Refused with this hint (or a counterexample), and the message holds no line of the solution."""
+    return (feedback.status == "wrong" and hint in feedback.message
+            and not any(line in feedback.message for line in SOLUTION))
 
 
 # -- exercise 1: how fast between two swipes? ------------------------------------------------------
@@ -84,20 +93,20 @@ def test_swipe_speed_accepts_correct_variants(variant):
     [
         (speed_from(lambda a, b: haversine((a.lat, a.lon), (b.lat, b.lon), unit=Unit.MILES)), "miles per hour"),
         (speed_from(lambda a, b: by_hand(a, b, radians=False)), "radians"),
-        (speed_from(lambda a, b: 6371 * math.acos(1 + 1e-15 * (a.lat == b.lat))), "math domain error"),
+        (speed_from(lambda a, b: 6371 * math.acos(1 + 1e-15 * (a.lat == b.lat))), DIFFERS),  # raises only on one pair: shown the first pair it is wrong on
         (speed_from(great_circle, same_second=lambda d: d / 0), "divided by zero"),
         (speed_from(great_circle, seconds_of=lambda gap: gap.total_seconds()), "negative"),
         (speed_from(great_circle, clock="arrival_time"), "arrival_time"),
         (speed_from(great_circle, seconds_of=lambda gap: gap.seconds), "timedelta.seconds"),
         (lambda a, b: speed_from(great_circle)(a, b) / 3.6, "metres per second"),
-        (lambda a, b: great_circle(a, b), "those are the distances"),
-        (speed_from(great_circle, same_second=lambda d: 0.0), "infinite (math.inf)"),
+        (lambda a, b: great_circle(a, b), "that is the distance between the swipes"),
+        (speed_from(great_circle, same_second=lambda d: 0.0), "the most impossible travel of all"),
         (speed_from(great_circle, same_second=lambda d: math.inf), "no travel at all"),
-        (speed_from(flat), "antimeridian"),
-        (speed_from(lambda a, b: flat(a, b, wrap=True)), "flat map"),
+        (speed_from(flat), DIFFERS),
+        (speed_from(lambda a, b: flat(a, b, wrap=True)), DIFFERS),
         (lambda a, b: abs(b.event_time - a.event_time), "not a duration"),
         (lambda a, b: (speed_from(great_circle)(a, b), True), "one number"),
-        (lambda a, b: speed_from(great_circle)(a, b) * 1.1, "off for"),
+        (lambda a, b: speed_from(great_circle)(a, b) * 1.1, DIFFERS),
     ],
 )
 def test_swipe_speed_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
@@ -113,6 +122,26 @@ def test_swipe_speed_pairs_hold_the_hard_cases():
     assert any(p.first.event_time > p.second.event_time for p in pairs)  # given later swipe first
     # New York to Paris in 20 minutes: 5,837 km in a third of an hour.
     assert lesson05._speed(pairs[0]) == pytest.approx(great_circle(pairs[0].first, pairs[0].second) * 3)
+
+
+def mixed_clocks(first, second):
+    """The first swipe's event time, the second's arrival time."""
+    seconds = abs(second.arrival_time - first.event_time).total_seconds()
+    d = great_circle(first, second)
+    return (math.inf if d > 0 else 0.0) if seconds == 0 else d / (seconds / 3600)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (speed_from(great_circle, seconds_of=lambda gap: abs(gap).total_seconds() * 60), "km per minute"),
+    (speed_from(great_circle, same_second=lambda d: float("nan")), "the most impossible travel of all"),
+    (speed_from(great_circle, seconds_of=lambda gap: round(abs(gap).total_seconds() / 60) * 60), DIFFERS),
+    (speed_from(lambda a, b: distance_km(a.lon, a.lat, b.lon, b.lat)), DIFFERS),  # latitude and longitude swapped
+    (mixed_clocks, DIFFERS),
+])
+def test_swipe_speed_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson05.swipe_speed(wrong)
+    assert feedback_says(feedback, hint), feedback
+    assert "it should be" in feedback.message
 
 
 # -- exercise 2: precision and recall --------------------------------------------------------------
@@ -174,8 +203,8 @@ def test_precision_recall_accepts_correct_variants(variant):
     "wrong, hint",
     [
         (lambda a, t: precision_recall(a, t)[::-1], "swapped"),
-        (counted_in_alerts, "more than once"),
-        (lambda a, t: counted_in_alerts(a, t, both=False), "you counted alerts"),
+        (counted_in_alerts, "you counted alerts"),
+        (lambda a, t: counted_in_alerts(a, t, both=False), "your recall is right and your precision is not"),
         (with_partners, "partner_id"),
         (lambda a, t: tuple(100 * x for x in precision_recall(a, t)), "percentages"),
         (unguarded, "no alerts at all"),
@@ -185,7 +214,7 @@ def test_precision_recall_accepts_correct_variants(variant):
         (lambda a, t: {"p": 1, "r": 1}, "needs the keys"),
         (lambda a, t: (precision_recall(a, t)[1], precision_recall(a, t)[1]), "your recall is right and your precision is not"),
         (lambda a, t: (precision_recall(a, t)[0], 0.5), "your precision is right and your recall is not"),
-        (lambda a, t: (0.5, 0.5), "neither number is right"),
+        (lambda a, t: (0.5, 0.5), DIFFERS),
         (lambda a, t: ("high", "low"), "should be a number"),
     ],
 )
@@ -199,6 +228,42 @@ def test_precision_recall_cases_tell_the_mistakes_apart():
     assert any(c.score()[0] != c.score()[1] for c in cases)  # a swap shows
     assert any(c.alerts["purchase_id"].duplicated().any() for c in cases)  # so does counting alerts
     assert any(c.alerts.empty for c in cases) and any(not c.truth for c in cases)  # 0 / 0, both ways
+
+
+def undefined_as_one(alerts, truth):
+    p, r = precision_recall(alerts, truth)
+    return (1.0 if p != p or p == 0.0 and alerts.empty else p), (1.0 if not truth else r)
+
+
+def both_over_flagged(alerts, truth):
+    flagged = set(alerts["purchase_id"])
+    hits = len(flagged & set(truth))
+    return (hits / len(flagged), hits / len(flagged)) if flagged else (math.nan, math.nan)
+
+
+def f1_twice(alerts, truth):
+    p, r = lesson05_score(alerts, truth)
+    f1 = 2 * p * r / (p + r) if p == p and r == r and p + r else math.nan
+    return f1, f1
+
+
+def lesson05_score(alerts, truth):
+    flagged, fraud = set(alerts["purchase_id"]), set(truth)
+    hits = len(flagged & fraud)
+    return (hits / len(flagged) if flagged else math.nan, hits / len(fraud) if fraud else math.nan)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (undefined_as_one, "your precision is not"),
+    (both_over_flagged, "your precision is right and your recall is not"),
+    (f1_twice, DIFFERS),
+    (lambda a, t: lesson05_score(a.assign(purchase_id=a["card"]), t), "compare the alerts' purchase_id values"),
+    (lambda a, t: (lambda p, r: (p, r * len(t) / (len(t) + 1)))(*lesson05_score(a, t)) if t else (math.nan, math.nan),
+     "your precision is right and your recall is not"),
+])
+def test_precision_recall_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson05.precision_recall(wrong)
+    assert feedback_says(feedback, hint), feedback
 
 
 # -- exercise 3: when could the bank have known? ---------------------------------------------------

@@ -44,7 +44,7 @@ import pandas as pd
 from streamlab import batch, stream
 from streamlab.events import COURSE_START, _is_number
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import dataflow_cause, run_flow
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, dataflow_cause, run_flow, show_time
 from streamlab.fraud import (
     AMOUNT,
     BURST,
@@ -222,96 +222,93 @@ def _matches(got: list[float], model: list[float]) -> bool:
     return len(defined) >= len(got) // 2 and all(_close(g, w) for g, w in defined)
 
 
+def _pair_of(case: Case) -> _Pair:
+    return _Pair(case.args[0], case.args[1], case.label)
+
+
+def _speed_meaning(answer: Any, case: Case) -> Any:
+    if isinstance(answer, Raised):
+        return answer
+    if isinstance(answer, timedelta):
+        raise Mistake("return a speed in km/h (a number), not a duration.")
+    if not _is_number(answer):
+        raise Mistake(f"return the speed in km/h as one number; got {type(answer).__name__} {answer!r:.60}.")
+    return float(answer)
+
+
+def _same_speed(got: Any, want: Any) -> bool:
+    if isinstance(got, Raised) or isinstance(want, Raised):
+        return got == want
+    return (math.isnan(got) and math.isnan(want)) or _close(got, want)
+
+
+def _show_swipe(p: Purchase) -> str:
+    return (f"{p.purchase_id} in {p.city} ({p.lat:.4f}, {p.lon:.4f}), happened {show_time(p.event_time)}, "
+            f"arrived {show_time(p.arrival_time)}")
+
+
+def _speed_model(**how: Any) -> Callable[[Purchase, Purchase], float]:
+    return lambda first, second: _speed(_Pair(first, second, ""), **how)
+
+
+def _raised(kind: type, text: str = "") -> Callable[[Any, Any, Case], bool]:
+    return lambda got, want, case: isinstance(got, Raised) and issubclass(got.error, kind) and text in got.message
+
+
+_SAME_SECOND = (
+    "two swipes at the same second: two different places are the most impossible travel of all (its speed is "
+    "math.inf), the same place is no travel at all (0)."
+)
+
+SPEED = Exercise(
+    solution=_speed_model(),
+    cases=lambda: [Case((p.first, p.second), p.label, items=None) for p in _pairs()],
+    call=lambda fn, case: _quietly(fn, *case.args),
+    meaning=_speed_meaning,
+    same=_same_speed,
+    describe=lambda case: f"with {case.label}: {_show_swipe(case.args[0])}; then {_show_swipe(case.args[1])}",
+    show=lambda x: repr(x) if isinstance(x, Raised) else f"{x:,.1f} km/h",
+    known=(
+        Known("your code divided by zero: no time passed between the swipes. Decide that case before dividing: "
+              + _SAME_SECOND, when=_raised(ZeroDivisionError)),
+        Known("your code raised 'math domain error': a function got a value outside its range. Typical causes: "
+              "degrees where radians are needed (math.sin and math.cos take radians: convert with math.radians), or "
+              "math.acos of a number a rounding error above 1, as the law of cosines gives for two swipes at the same "
+              "place. distance_km avoids both.", when=_raised(ValueError, "math domain error")),
+        Known("your speed is negative: the check passes the two swipes in the order they arrived, which is not always "
+              "the order they happened. The time between them is a positive duration.",
+              when=lambda got, want, case: isinstance(got, float) and got < 0),
+        Known("your speeds are in miles per hour: the rule's threshold is in km/h. Use kilometres (distance_km, or "
+              "haversine's default unit).", model=_speed_model(km=lambda *ll: distance_km(*ll) / 1.609344)),
+        Known("your distances are wrong in a way typical of degrees fed to math.sin and math.cos, which take "
+              "radians: convert with math.radians, or use distance_km.", model=_speed_model(km=_km_degrees)),
+        Known("you timed the swipes by arrival_time, when each reached the bank. How fast someone travelled depends "
+              "on when the swipes *happened*: use event_time.", model=_speed_model(clock="arrival_time")),
+        Known("timedelta.seconds is only the seconds part of a duration: a negative one (swipes given later one "
+              "first) wraps around a day.", model=_speed_model(seconds_of="dot")),
+        *(Known(f"your speeds are in {unit}: give them in km per hour.",
+                model=lambda a, b, f=factor: _speed(_Pair(a, b, "")) * f)
+          for factor, unit in ((1 / 3.6, "metres per second"), (1 / 60, "km per minute"), (1 / 3600, "km per second"))),
+        Known("that is the distance between the swipes: divide by the time between them, in hours.",
+              model=lambda a, b: distance_km(a.lat, a.lon, b.lat, b.lon)),
+        Known(_SAME_SECOND[0].upper() + _SAME_SECOND[1:],
+              when=lambda got, want, case: _pair_of(case).same_second and not isinstance(got, Raised)),
+        Known("your speed is far too high for swipes on either side of the antimeridian (longitude ±180°), where "
+              "longitudes jump from 180 to -180: subtracting them gives nearly 360°, the long way round the globe. "
+              "Use the great-circle distance (distance_km), which gets that right.",
+              when=lambda got, want, case: _pair_of(case).crosses_antimeridian and isinstance(got, float)
+              and got > 5 * want),
+    ),
+)
+
+
 @checker
 def swipe_speed(fn: Callable[[Purchase, Purchase], Any]) -> Feedback:
     """Check ``speed_kmh(first, second)``: great-circle distance over the time between the swipes, in km/h."""
-    pairs = _pairs()
-    got: list[float] = []
-    for pair in pairs:
-        try:
-            answer = _quietly(fn, pair.first, pair.second)
-        except ZeroDivisionError:
-            raise Mistake(
-                f"your code divided by zero on {pair.label}: no time passed between the swipes. Decide that case "
-                "before dividing: at the same second, two different places are infinitely far apart in time "
-                "(math.inf), and the same place is no travel at all (0)."
-            ) from None
-        except ValueError as error:
-            if "math domain error" in str(error):
-                raise Mistake(
-                    "your code raised 'math domain error': a function got a value outside its range. Typical "
-                    "causes: degrees where radians are needed (math.sin and math.cos take radians: convert with "
-                    "math.radians), or math.acos of a number a rounding error above 1, as the law of cosines gives "
-                    "for two swipes at the same place. distance_km avoids both."
-                ) from None
-            raise
-        if isinstance(answer, timedelta):
-            raise Mistake("return a speed in km/h (a number), not a duration.")
-        if not _is_number(answer):
-            raise Mistake(f"return the speed in km/h as one number; got {type(answer).__name__} {answer!r}.")
-        got.append(float(answer))
-    want = [_speed(p) for p in pairs]
-    wrong = [i for i, (g, w) in enumerate(zip(got, want, strict=True)) if not _close(g, w)]
-    if not wrong:
-        return correct(
-            f"your speeds are right on all {len(pairs)} pairs: in both orders, across the antimeridian, and at the "
-            "same second."
-        )
-    if any(g < 0 for g in got):
-        raise Mistake(
-            "some of your speeds are negative: the check passes the two swipes in the order they arrived, which is "
-            "not always the order they happened. The time between them is a positive duration: take abs() of the "
-            "difference."
-        )
-    models = [
-        ({"km": lambda *ll: distance_km(*ll) / 1.609344}, "your speeds are in miles per hour: the rule's threshold "
-         "is in km/h. Use kilometres (distance_km, or haversine's default unit)."),
-        ({"km": _km_degrees}, "your distances are wrong in a way typical of degrees fed to math.sin and math.cos, "
-         "which take radians: convert with math.radians, or use distance_km."),
-        ({"clock": "arrival_time"}, "you timed the swipes by arrival_time, when each reached the bank. How fast "
-         "someone travelled depends on when the swipes *happened*: use event_time."),
-        ({"seconds_of": "dot"}, "timedelta.seconds is only the seconds part of a duration: a negative one (swipes "
-         "given later one first) wraps around a day. Use abs(...).total_seconds()."),
-    ]
-    for kwargs, message in models:
-        if _matches(got, [_speed(p, **kwargs) for p in pairs]):
-            raise Mistake(message)
-    for factor, unit in ((1 / 3.6, "metres per second"), (1 / 60, "km per minute"), (1 / 3600, "km per second")):
-        if _matches(got, [w * factor for w in want]):
-            raise Mistake(f"your speeds are in {unit}: give them in km per hour.")
-    if _matches(got, [distance_km(p.first.lat, p.first.lon, p.second.lat, p.second.lon) for p in pairs]):
-        raise Mistake("those are the distances between the swipes: divide by the time between them, in hours.")
-    for i in wrong:
-        pair = pairs[i]
-        if not pair.same_second:
-            continue
-        if pair.same_place and got[i] != 0:
-            raise Mistake(
-                f"for {pair.label} your speed is {got[i]!r}. The same place at the same second is no travel at "
-                "all: its speed is 0."
-            )
-        if not pair.same_place and not math.isinf(got[i]):
-            raise Mistake(
-                f"for {pair.label} your speed is {got[i]!r}. Two places at the same second is the most impossible "
-                "travel of all: its speed is infinite (math.inf)."
-            )
-    # Across the antimeridian a subtraction of longitudes goes the long way round the globe: far too fast.
-    if any(pairs[i].crosses_antimeridian and got[i] > 5 * want[i] for i in wrong):
-        raise Mistake(
-            "your speeds are far too high for swipes on either side of the antimeridian (longitude ±180°), where "
-            "longitudes jump from 180 to -180: subtracting them gives nearly 360°, the long way round the globe. "
-            "Use the great-circle distance (distance_km), which gets that right."
-        )
-    far = [distance_km(p.first.lat, p.first.lon, p.second.lat, p.second.lon) > 500 for p in pairs]
-    if all(far[i] for i in wrong):
-        raise Mistake(
-            "your speeds are right for nearby swipes but not for distant ones: a flat map's distance only works "
-            "over short hops. Use the great-circle distance (distance_km)."
-        )
-    example = pairs[wrong[0]]
-    raise Mistake(
-        f"your speed is off for {len(wrong)} of the {len(pairs)} pairs, e.g. {example.label}, where you say "
-        f"{got[wrong[0]]:,.1f} km/h. Divide the great-circle distance in km by the time between the swipes in hours."
+    SPEED.compare(fn)
+    return correct(
+        f"your speeds are right on all {len(_pairs())} pairs: in both orders, across the antimeridian, and at the "
+        "same second."
     )
 
 
@@ -430,73 +427,142 @@ def _same_fraction(got: float, want: float) -> bool:
     return not math.isnan(got) and abs(got - want) <= 0.0006
 
 
+def _scored_of(case: Case) -> _Scored:
+    alerts, rows, truth = case.args
+    return _Scored(alerts.iloc[list(rows)].reset_index(drop=True), truth, case.label)
+
+
+@functools.lru_cache(maxsize=1)
+def _generated_scores() -> tuple[Case, ...]:
+    """Small sets of alerts cut from the lesson's and a fresh day's, with a truth made to tell the mistakes apart:
+    purchases blamed by several alerts, partners that are fraud themselves or not, no alert, no fraud."""
+    rng = random.Random("lesson05: generated scores")
+    pool = [s.alerts.reset_index(drop=True) for s in _scored_cases()[:3]]
+    cases = []
+    for i in range(24):
+        alerts = pool[i % len(pool)]
+        # Alerts of a few purchases, all of each purchase's alerts (so that one purchase is blamed several times).
+        ids = list(dict.fromkeys(alerts["purchase_id"]))
+        chosen = set(rng.sample(ids, min(len(ids), rng.randint(0, 4))))
+        rows = [j for j, pid in enumerate(alerts["purchase_id"]) if pid in chosen]
+        partners = [x for x in alerts.iloc[rows]["partner_id"].dropna()]
+        candidates = sorted(chosen | set(partners) | {f"p-missed-{k}" for k in range(3)})
+        truth = {pid: "fraud" for pid in rng.sample(candidates, rng.randint(0, len(candidates)))}
+        cases.append(Case((alerts, rows, truth), items=1))
+    return tuple(cases)
+
+
+def _score_cases() -> list[Case]:
+    lessons = [Case((c.alerts.reset_index(drop=True), list(range(len(c.alerts))), dict(c.truth)), c.what, items=1)
+               for c in _scored_cases()]
+    return [*_generated_scores(), *lessons]
+
+
+def _score_meaning(answer: Any, case: Case) -> Any:
+    if isinstance(answer, Raised):
+        return answer
+    raw = _two_numbers(answer)
+    return (_as_fraction(raw[0], "precision"), _as_fraction(raw[1], "recall"))
+
+
+def _same_score(got: Any, want: Any) -> bool:
+    if isinstance(got, Raised) or isinstance(want, Raised):
+        return got == want
+    return all(_same_fraction(g, w) or (math.isnan(g) and math.isnan(w)) for g, w in zip(got, want, strict=True))
+
+
+def _describe_score(case: Case) -> str:
+    scored = _scored_of(case)
+    lines = [f"  {pid}, partner {partner if isinstance(partner, str) else 'none'}"
+             for pid, partner in zip(scored.alerts["purchase_id"], scored.alerts["partner_id"])]
+    alerts = (f"these {len(lines)} alerts (purchase_id, partner_id):\n" + "\n".join(lines)) if lines else "no alerts"
+    return f"with {alerts}\nand truth's keys {sorted(scored.truth) or 'none (no fraud)'}"
+
+
+def _show_score(x: Any) -> str:
+    if isinstance(x, Raised):
+        return repr(x)
+    return "precision {}, recall {}".format(*("undefined" if math.isnan(v) else f"{v:.3g}" for v in x))
+
+
+def _scored_model(how: Callable[[_Scored], tuple[float, float]]) -> Callable[..., Any]:
+    """A mistake's answer as a function of the case (its model cannot be a function of alerts and truth alone)."""
+    return how
+
+
+def _score_call(fn: Callable[..., Any], case: Case) -> Any:
+    if getattr(fn, "_scored", False):
+        return fn(_scored_of(case))
+    scored = _scored_of(case)
+    return _quietly(fn, scored.alerts.copy(), dict(scored.truth))
+
+
+def _on_scored(how: Callable[[_Scored], Any]) -> Callable[..., Any]:
+    how._scored = True  # type: ignore[attr-defined]
+    return how
+
+
+def _right_one(index: int) -> Callable[[Any, Any, Case], bool]:
+    def test(got: Any, want: Any, case: Case) -> bool:
+        return (isinstance(got, tuple) and _same_fraction(got[index], want[index])
+                and not _same_fraction(got[1 - index], want[1 - index]))
+
+    return test
+
+
+def _zero_division(empty: bool) -> Callable[[Any, Any, Case], bool]:
+    def test(got: Any, want: Any, case: Case) -> bool:
+        scored = _scored_of(case)
+        return (isinstance(got, Raised) and issubclass(got.error, ZeroDivisionError)
+                and (scored.alerts.empty if empty else not scored.truth))
+
+    return test
+
+
+SCORE = Exercise(
+    solution=_on_scored(lambda scored: scored.score()),
+    cases=_score_cases,
+    call=_score_call,
+    meaning=_score_meaning,
+    same=_same_score,
+    describe=_describe_score,
+    show=_show_score,
+    known=(
+        Known("your code divided by zero when there were no alerts at all: with nothing flagged, precision (a share "
+              "of the flagged purchases) is undefined. Return math.nan for it then, as streamlab.fraud.score does.",
+              when=_zero_division(empty=True)),
+        Known("your code divided by zero on a day without fraud: recall (a share of the fraudulent purchases) is "
+              "then undefined. Return math.nan for it, as streamlab.fraud.score does.", when=_zero_division(empty=False)),
+        Known("those are percentages: give precision and recall as fractions from 0 to 1.",
+              model=_on_scored(lambda scored: tuple(100 * x for x in scored.score()))),
+        Known("precision and recall are swapped. Precision: of the purchases flagged, the share that were fraud. "
+              "Recall: of the fraudulent purchases, the share that were flagged.",
+              model=_on_scored(lambda scored: scored.score()[::-1])),
+        Known("you counted alerts. A purchase can be blamed by several alerts (an impossible travel fraud pairs with "
+              "several of the cardholder's swipes): count purchases, the distinct purchase_id values.",
+              model=_on_scored(lambda scored: scored.per_alert())),
+        Known("you counted the partner_id of impossible-travel alerts as flagged. The partner is the other swipe of "
+              "the pair, usually the cardholder's own; only purchase_id is blamed.",
+              model=_on_scored(lambda scored: scored.with_partners())),
+        Known("one of your numbers is above 1. A share cannot be: you counted some purchases more than once. A "
+              "purchase blamed by several alerts is one flagged purchase.",
+              when=lambda got, want, case: isinstance(got, tuple) and any(g > 1 for g in got if not math.isnan(g))),
+        Known("you found no fraud among the flagged purchases, yet there is some. truth maps purchase_id to its "
+              "pattern: compare the alerts' purchase_id values with its keys.",
+              when=lambda got, want, case: isinstance(got, tuple) and got == (0.0, 0.0)
+              and bool(_scored_of(case).flagged & set(case.args[2]))),
+        Known("your precision is right and your recall is not. Recall: of the fraudulent purchases (the keys of "
+              "truth), the share that were flagged.", when=_right_one(0)),
+        Known("your recall is right and your precision is not. Precision: of the purchases flagged (the distinct "
+              "purchase_id values of the alerts), the share that were fraud.", when=_right_one(1)),
+    ),
+)
+
+
 @checker
 def precision_recall(fn: Callable[[pd.DataFrame, dict[str, str]], Any]) -> Feedback:
     """Check ``precision_recall(alerts, truth)``: precision and recall, counted in purchases."""
-    for case in _scored_cases():
-        try:
-            answer = _quietly(fn, case.alerts.copy(), dict(case.truth))
-        except ZeroDivisionError:
-            if case.alerts.empty:
-                raise Mistake(
-                    "your code divided by zero when there were no alerts at all: with nothing flagged, precision "
-                    "(a share of the flagged purchases) is undefined. Return math.nan for it then, as "
-                    "streamlab.fraud.score does."
-                ) from None
-            raise Mistake(
-                "your code divided by zero on a day without fraud: recall (a share of the fraudulent purchases) is "
-                "then undefined. Return math.nan for it, as streamlab.fraud.score does."
-            ) from None
-        raw = _two_numbers(answer)
-        got = (_as_fraction(raw[0], "precision"), _as_fraction(raw[1], "recall"))
-        want = case.score()
-        ok = [_same_fraction(g, w) for g, w in zip(got, want, strict=True)]
-        if all(ok):
-            continue
-        if any(g > 1 for g in got if not math.isnan(g)):
-            if all(_same_fraction(g / 100, w) for g, w in zip(got, want, strict=True)):
-                raise Mistake("those are percentages: give precision and recall as fractions from 0 to 1.")
-            raise Mistake(
-                f"for {case.what} one of your numbers is above 1. A share cannot be: you counted some purchases "
-                "more than once. A purchase blamed by several alerts is one flagged purchase."
-            )
-        if all(_same_fraction(g, w) for g, w in zip(got, want[::-1], strict=True)):
-            raise Mistake(
-                "precision and recall are swapped. Precision: of the purchases flagged, the share that were fraud. "
-                "Recall: of the fraudulent purchases, the share that were flagged."
-            )
-        per_alert = case.per_alert()
-        if (not ok[0] and _same_fraction(got[0], per_alert[0])) or (not ok[1] and _same_fraction(got[1], per_alert[1])):
-            raise Mistake(
-                f"for {case.what} you counted alerts. A purchase can be blamed by several alerts (an impossible "
-                "travel fraud pairs with several of the cardholder's swipes): count purchases, the distinct "
-                "purchase_id values."
-            )
-        if all(_same_fraction(g, w) for g, w in zip(got, case.with_partners(), strict=True)):
-            raise Mistake(
-                "you counted the partner_id of impossible-travel alerts as flagged. The partner is the other swipe "
-                "of the pair, usually the cardholder's own; only purchase_id is blamed."
-            )
-        if got[0] == 0 and got[1] == 0 and case.flagged & set(case.truth):
-            raise Mistake(
-                f"for {case.what} you found no fraud among the flagged purchases, yet there is some. truth maps "
-                "purchase_id to its pattern: compare the alerts' purchase_id values with its keys."
-            )
-        if ok[0]:
-            raise Mistake(
-                f"for {case.what} your precision is right and your recall is not. Recall: of the fraudulent purchases "
-                "(the keys of truth), the share that were flagged."
-            )
-        if ok[1]:
-            raise Mistake(
-                f"for {case.what} your recall is right and your precision is not. Precision: of the purchases flagged "
-                "(the distinct purchase_id values of the alerts), the share that were fraud."
-            )
-        raise Mistake(
-            f"for {case.what} neither number is right. Count purchases, not alerts: the purchases flagged are the "
-            "distinct purchase_id values of the alerts, the fraudulent ones the keys of truth. Precision and recall "
-            "each compare those two sets, from opposite sides: go back to the lesson's definitions."
-        )
+    SCORE.compare(fn)
     return correct("your precision and recall are right, counted in purchases, including when they are undefined.")
 
 
