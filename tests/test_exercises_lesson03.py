@@ -1,5 +1,6 @@
 """Lesson 03 exercises: each check accepts correct variants and names the typical mistakes."""
 
+import collections
 from datetime import datetime, timedelta, timezone
 
 import bytewax.operators as op
@@ -289,6 +290,58 @@ def test_once_per_record_accepts_correct_variants(variant):
 def test_once_per_record_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
     feedback = lesson03.once_per_record(wrong)
     assert feedback_says(feedback, hint), feedback
+
+
+def remembers_the_last_records(handle):
+    """Remembers only the last 80 positions: right while replays are short."""
+    seen = collections.deque(maxlen=80)
+
+    def handle_once(record):
+        position = (record.partition, record.offset)
+        if position not in seen:
+            seen.append(position)
+            handle(record)
+
+    return handle_once
+
+
+def offsets_outside():
+    """The next offsets in a dict outside the function: every wrapper made shares them."""
+    next_offset = {}
+
+    def once_per_record(handle):
+        def handle_once(record):
+            if record.offset >= next_offset.get(record.partition, 0):
+                handle(record)
+                next_offset[record.partition] = record.offset + 1
+
+        return handle_once
+
+    return once_per_record
+
+
+def positions_outside():
+    seen = set()
+
+    def once_per_record(handle):
+        def handle_once(record):
+            if (record.partition, record.offset) not in seen:
+                seen.add((record.partition, record.offset))
+                handle(record)
+
+        return handle_once
+
+    return once_per_record
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (remembers_the_last_records, "replayed after a crash reached handle a second time"),
+    (offsets_outside(), "shares what it remembers with the wrappers made before"),
+    (positions_outside(), "shares what it remembers with the wrappers made before"),
+])
+def test_once_per_record_refuses_state_outside_and_short_memories(wrong, hint):
+    feedback = lesson03.once_per_record(wrong)
+    assert feedback.status == "wrong" and hint in feedback.message, feedback
 
 
 # -- exercise 4: the table as a dataflow over the log ---------------------------------------------

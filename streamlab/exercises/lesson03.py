@@ -389,68 +389,90 @@ def _global_offset_skips(records: list[Record]) -> set[tuple[int, int]]:
 def once_per_record(fn: Callable[[Callable[[Record], Any]], Callable[[Record], Any]]) -> Feedback:
     """Check ``once_per_record(handle)``: delivered at least once, with crashes, ``handle`` sees each record once."""
     summary = []
-    for seed, batch, crashes_at in ((None, 60, {1: 17, 4: 33, 5: 2}), (5, 45, {0: 44, 3: 9, 9: 30, 10: 1})):
-        with _scratch_log(seed) as log:
-            log.add_consumer("payments")
-            payments, received = Payments(), []
-
-            def handle(record: Any) -> None:
-                received.append(record)
-                if isinstance(record, Record):
-                    payments.handle(from_record(record))
-
-            wrapped = fn(handle)
-            if not callable(wrapped):
+    # The lesson's log, the same again (a wrapper that shares what it remembers with the wrappers made before, in
+    # a variable outside the function, fails it the second time), a fresh one, and a long replay (a crash after
+    # 480 records of a poll of 500: a wrapper that remembers only the last few records lets the replay through).
+    lesson = (None, 60, {1: 17, 4: 33, 5: 2})
+    cases = (lesson, lesson, (5, 45, {0: 44, 3: 9, 9: 30, 10: 1}), (6, 500, {0: 480}))
+    for round_, (seed, batch, crashes_at) in enumerate(cases):
+        try:
+            summary.append(_once_case(fn, seed, batch, crashes_at))
+        except Mistake as mistake:
+            if round_ == 1:
                 raise Mistake(
-                    f"return a function that takes a record (a wrapper around handle); got {type(wrapped).__name__}."
-                )
-            delivered: list[Record] = []
-            crashes, replayed = _deliver_at_least_once(
-                log, "payments", lambda r: (delivered.append(r), wrapped(r)), batch, crashes_at
-            )
-            everything = list(log.records())
-            if received and not all(isinstance(r, Record) for r in received):
-                odd = next(r for r in received if not isinstance(r, Record))
-                raise Mistake(f"pass handle the record itself, as you got it; you passed a {type(odd).__name__}.")
-            positions = [(r.partition, r.offset) for r in received]
-            twice = [k for k, n in Counter(positions).items() if n > 1]
-            if twice:
-                raise Mistake(
-                    f"{len(twice)} records replayed after a crash reached handle a second time: payments counted their "
-                    "money twice. Remember, per partition, the next offset you expect, and skip records before it."
-                )
-            missing = {(r.partition, r.offset) for r in everything} - set(positions)
-            if missing:
-                if all(offset == 0 for _, offset in missing):
-                    raise Mistake(
-                        "the first record of each partition never reached handle: offsets count from 0, so before "
-                        "anything is handled the next offset expected is 0."
-                    )
-                if missing <= _global_offset_skips(delivered):
-                    raise Mistake(
-                        "you kept one offset for the whole log. Offsets count per partition (partition 1 has an "
-                        "offset 5 as partition 0 does): keep the next offset expected for each partition."
-                    )
-                first_seen: dict[str, int] = {}
-                for i, r in enumerate(delivered):
-                    first_seen.setdefault(r.key, i)
-                by_key = {(r.partition, r.offset) for i, r in enumerate(delivered) if first_seen[r.key] < i}
-                if missing <= by_key:
-                    raise Mistake(
-                        "you skipped records whose key you had seen before. One order has several records (placed, "
-                        "paid, shipped): a replay is the same *position* (partition, offset), not the same key."
-                    )
-                raise Mistake(
-                    f"{len(missing)} records never reached handle: skip only records you have handled before."
-                )
-            if not _in_offset_order(positions):
-                raise Mistake("handle should see each partition's records in offset order, as they were delivered.")
-            summary.append((len(delivered), replayed, crashes))
-    (n1, r1, c1), (n2, r2, c2) = summary
+                    "your function passed the lesson's log the first time and fails it the second time: a wrapper "
+                    "made by one call shares what it remembers with the wrappers made before (a variable outside "
+                    "the function). Keep the offsets in the wrapper's own state, made afresh on each call."
+                ) from None
+            raise mistake from None
+    (n1, r1, c1), _, (n2, r2, c2), (_, long_replay, _) = summary
     return correct(
-        f"{n1} and {n2} deliveries, of which {r1} and {r2} were replays after {c1} and {c2} crashes: handle saw every "
-        "record exactly once, so payments counted each amount once."
+        f"{n1} and {n2} deliveries, of which {r1} and {r2} were replays after {c1} and {c2} crashes, and a replay of "
+        f"{long_replay} records in a row: handle saw every record exactly once, so payments counted each amount once."
     )
+
+
+def _once_case(
+    fn: Callable[[Callable[[Record], Any]], Callable[[Record], Any]], seed: int | None, batch: int,
+    crashes_at: dict[int, int],
+) -> tuple[int, int, int]:
+    """One delivery of a log, at least once with crashes, through the learner's wrapper: (deliveries, replays, crashes)."""
+    with _scratch_log(seed) as log:
+        log.add_consumer("payments")
+        payments, received = Payments(), []
+
+        def handle(record: Any) -> None:
+            received.append(record)
+            if isinstance(record, Record):
+                payments.handle(from_record(record))
+
+        wrapped = fn(handle)
+        if not callable(wrapped):
+            raise Mistake(
+                f"return a function that takes a record (a wrapper around handle); got {type(wrapped).__name__}."
+            )
+        delivered: list[Record] = []
+        crashes, replayed = _deliver_at_least_once(
+            log, "payments", lambda r: (delivered.append(r), wrapped(r)), batch, crashes_at
+        )
+        everything = list(log.records())
+        if received and not all(isinstance(r, Record) for r in received):
+            odd = next(r for r in received if not isinstance(r, Record))
+            raise Mistake(f"pass handle the record itself, as you got it; you passed a {type(odd).__name__}.")
+        positions = [(r.partition, r.offset) for r in received]
+        twice = [k for k, n in Counter(positions).items() if n > 1]
+        if twice:
+            raise Mistake(
+                f"{len(twice)} records replayed after a crash reached handle a second time: payments counted their "
+                "money twice. Remember, per partition, the next offset you expect, and skip records before it."
+            )
+        missing = {(r.partition, r.offset) for r in everything} - set(positions)
+        if missing:
+            if all(offset == 0 for _, offset in missing):
+                raise Mistake(
+                    "the first record of each partition never reached handle: offsets count from 0, so before "
+                    "anything is handled the next offset expected is 0."
+                )
+            if missing <= _global_offset_skips(delivered):
+                raise Mistake(
+                    "you kept one offset for the whole log. Offsets count per partition (partition 1 has an "
+                    "offset 5 as partition 0 does): keep the next offset expected for each partition."
+                )
+            first_seen: dict[str, int] = {}
+            for i, r in enumerate(delivered):
+                first_seen.setdefault(r.key, i)
+            by_key = {(r.partition, r.offset) for i, r in enumerate(delivered) if first_seen[r.key] < i}
+            if missing <= by_key:
+                raise Mistake(
+                    "you skipped records whose key you had seen before. One order has several records (placed, "
+                    "paid, shipped): a replay is the same *position* (partition, offset), not the same key."
+                )
+            raise Mistake(
+                f"{len(missing)} records never reached handle: skip only records you have handled before."
+            )
+        if not _in_offset_order(positions):
+            raise Mistake("handle should see each partition's records in offset order, as they were delivered.")
+        return len(delivered), replayed, crashes
 
 
 # -- 4. The table as a dataflow over the log -------------------------------------------------------
