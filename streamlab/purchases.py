@@ -64,12 +64,18 @@ __all__ = [
     "IMPOSSIBLE_TRAVEL",
     "PATTERNS",
     "TEST_CHARGES",
+    "LIMIT_RAISED",
+    "MOVED",
     "CardProfile",
     "City",
+    "Confirmation",
+    "ProfileChange",
     "Purchase",
     "PurchasePipe",
     "Trace",
     "adversarial_trace",
+    "confirmations",
+    "profile_changes",
     "profiles_frame",
     "purchases",
     "purchases_frame",
@@ -698,3 +704,161 @@ def adversarial_trace() -> Trace:
         truth={p.purchase_id: label for p, label in ordered if label is not None},
         cases=pd.DataFrame(cases, columns=["card", "case", "expected"]),
     )
+
+
+# --- the card table as it changes, and authorisation confirmations --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChange:
+    """A new version of a card's profile: what it says, when it took effect, and when it reached the stream.
+
+    The card table is not frozen: a cardholder moves, a limit is raised. Each
+    change is a row of the table's changelog, as in lesson 02: ``profile`` is
+    the card's whole profile from ``event_time`` (when the change took effect)
+    on, until the card's next change; ``arrival_time`` is when the stream heard
+    of it. ``what`` says what changed, for people.
+
+    >>> t = COURSE_START
+    >>> p = CardProfile("card-1", "Paris", 48.86, 2.35, 30.0, 120.0)
+    >>> ProfileChange("c1", p, "limit raised", t, t + timedelta(minutes=3)).card
+    'card-1'
+    >>> ProfileChange("c1", "card-1", "moved", t, t)
+    Traceback (most recent call last):
+    ...
+    TypeError: profile must be a CardProfile, got str 'card-1'
+    """
+
+    change_id: str
+    profile: CardProfile
+    what: str
+    event_time: datetime
+    arrival_time: datetime
+
+    def __post_init__(self) -> None:
+        check_key("change_id", self.change_id)
+        if not isinstance(self.profile, CardProfile):
+            raise TypeError(f"profile must be a CardProfile, got {type(self.profile).__name__} {self.profile!r:.60}")
+        if not isinstance(self.what, str):
+            raise TypeError(f"what must be a string, got {type(self.what).__name__} {self.what!r:.60}")
+        check_utc("event_time", self.event_time)
+        check_utc("arrival_time", self.arrival_time)
+
+    @property
+    def card(self) -> str:
+        """The card whose profile changed."""
+        return self.profile.card
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """The card network's answer to a purchase: which purchase, when it was authorised, when that reached us.
+
+    >>> t = COURSE_START
+    >>> Confirmation("p1", "card-1", t, t + timedelta(seconds=1)).arrival_time - t
+    datetime.timedelta(seconds=1)
+    """
+
+    purchase_id: str
+    card: str
+    event_time: datetime
+    arrival_time: datetime
+
+    def __post_init__(self) -> None:
+        check_key("purchase_id", self.purchase_id)
+        check_key("card", self.card)
+        check_utc("event_time", self.event_time)
+        check_utc("arrival_time", self.arrival_time)
+
+
+#: What a profile change does to the card table.
+MOVED = "moved"
+LIMIT_RAISED = "limit raised"
+
+
+def profile_changes(
+    bank: PurchasePipe, until: datetime, *, share: float = 0.01, lag: timedelta | float = 600.0
+) -> list[ProfileChange]:
+    """The card table's changelog for the purchases that arrived before ``until``, in arrival order.
+
+    Seeded by the pipe's seed, next to its purchases (which it leaves as they
+    are). Changes happen where they matter: a ``share`` of the purchases is
+    preceded, by up to ``lag``, by a change to its card's profile (a limit
+    raised for a purchase, or a new home city keyed in as the cardholder starts
+    shopping there). Each change reaches the stream up to ``lag`` after it took
+    effect, and before ``until`` (later ones belong to the next cut).
+
+    >>> bank = purchases(seed=1)
+    >>> changes = profile_changes(bank, COURSE_START + timedelta(hours=6))
+    >>> len(changes), changes[0].what, changes[0].change_id
+    (28, 'limit raised', 'c0000')
+    >>> max(c.arrival_time - c.event_time for c in changes) <= timedelta(minutes=10)
+    True
+    """
+    if not isinstance(bank, PurchasePipe):
+        raise TypeError(f"bank must be a pipe from purchases(), got {type(bank).__name__} {bank!r:.60}")
+    check_utc("until", until)
+    _require(_finite(share) and 0.0 <= share <= 1.0, "share", "a fraction from 0 to 1", share)
+    lag_td = duration("lag", lag)
+    _require(lag_td >= timedelta(0), "lag", ">= 0", lag)
+    rng = random.Random(f"profile-changes:{bank.seed}")
+    current = dict(bank.profiles)
+    made: list[ProfileChange] = []
+    pile = sorted(bank.arrived_before(until), key=lambda p: (p.event_time, p.purchase_id))
+    for purchase in pile:
+        if rng.random() >= share or purchase.card not in current:
+            continue
+        took_effect = max(bank.start, purchase.event_time - timedelta(seconds=rng.uniform(0.0, lag_td.total_seconds())))
+        arrived = took_effect + timedelta(seconds=rng.uniform(0.0, lag_td.total_seconds()))
+        old = current[purchase.card]
+        if rng.random() < 0.5:
+            what = LIMIT_RAISED
+            new = CardProfile(old.card, old.home_city, old.home_lat, old.home_lon, old.typical_amount,
+                              round(old.usual_max * rng.uniform(1.5, 3.0), 2))
+        else:
+            what = MOVED
+            home = CITIES[rng.choice([c for c in HOME_CITIES if c != old.home_city])]
+            new = CardProfile(old.card, home.name, home.lat, home.lon, old.typical_amount, old.usual_max)
+        current[purchase.card] = new
+        if arrived < until:
+            made.append(ProfileChange(f"c{len(made):04d}", new, what, took_effect, arrived))
+    return sorted(made, key=lambda c: (c.arrival_time, c.change_id))
+
+
+def confirmations(
+    bank: PurchasePipe, pile: Iterable[Purchase], *, within: timedelta | float = 4.0,
+    late: float = 0.02, missing: float = 0.005,
+) -> list[Confirmation]:
+    """The card network's authorisation confirmations of a pile's purchases, in arrival order.
+
+    Seeded by the pipe's seed. Most purchases are confirmed up to ``within``
+    after they happened; a ``late`` share is confirmed 10 seconds to 2 minutes
+    after; a ``missing`` share never is. A confirmation reaches us up to the
+    pipe's ``disorder`` after it was made, like a purchase.
+
+    >>> bank = purchases(seed=1)
+    >>> pile = bank.take(1000)
+    >>> confirmed = confirmations(bank, pile)
+    >>> happened = {p.purchase_id: p.event_time for p in pile}
+    >>> len(confirmed), sum(c.event_time - happened[c.purchase_id] > timedelta(seconds=4) for c in confirmed)
+    (996, 18)
+    """
+    if not isinstance(bank, PurchasePipe):
+        raise TypeError(f"bank must be a pipe from purchases(), got {type(bank).__name__} {bank!r:.60}")
+    within_td = duration("within", within)
+    _require(within_td >= timedelta(0), "within", ">= 0", within)
+    for name, value in (("late", late), ("missing", missing)):
+        _require(_finite(value) and 0.0 <= value <= 1.0, name, "a fraction from 0 to 1", value)
+    rng = random.Random(f"confirmations:{bank.seed}")
+    made: list[Confirmation] = []
+    for p in checked_purchases(finite(pile)):
+        draw = rng.random()
+        if draw < missing:
+            continue
+        if draw < missing + late:
+            after = rng.uniform(10.0, 120.0)
+        else:
+            after = rng.uniform(0.2, within_td.total_seconds())
+        at = p.event_time + timedelta(seconds=after)
+        made.append(Confirmation(p.purchase_id, p.card, at, at + timedelta(seconds=rng.uniform(0.0, bank.disorder.total_seconds()))))
+    return sorted(made, key=lambda c: (c.arrival_time, c.purchase_id))

@@ -11,8 +11,9 @@ from streamlab.batch.fraud import detect_fraud
 from streamlab.batch.panes import panes
 from streamlab.batch.charging import charging
 from streamlab.batch.schemas import validate_orders
+from streamlab.batch.joins import latest_profile_join, temporal_join, time_bound_join
 
 __all__ = [
     "summarize", "orders_changelog", "orders_table", "session", "sliding", "tumbling", "windowed", "panes",
-    "detect_fraud", "validate_orders", "charging",
+    "detect_fraud", "temporal_join", "latest_profile_join", "time_bound_join", "validate_orders", "charging",
 ]
