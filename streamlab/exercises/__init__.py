@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -64,11 +65,41 @@ class Feedback:
         return f"{_MARK[self.status]}: {self.message}"
 
     def _repr_html_(self) -> str:
+        # Messages are written in Markdown (`code`, *emphasis*, **strong**): shown as such, not as raw
+        # marks. mathjax_ignore: a "$" in a message is text, never the start of math in JupyterLab.
+        ignore = ' class="mathjax_ignore"' if "$" in self.message else ""
         return (
-            f'<p style="color:{_COLOUR[self.status]}"><b>{html.escape(_MARK[self.status])}:</b> '
-            + html.escape(self.message).replace("\n", "<br>")  # a counterexample's lines stay lines
-            + "</p>"
+            f'<p{ignore} style="color:{_COLOUR[self.status]}">'
+            f"<b>{html.escape(_MARK[self.status])}:</b> {inline_markdown(self.message)}</p>"
         )
+
+
+_CODE = re.compile(r"`([^`\n]+)`")
+_STRONG = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])")
+
+
+def inline_markdown(text: str) -> str:
+    r"""Render the inline Markdown of a feedback message as HTML: `code`, **strong**, *emphasis*, line breaks.
+
+    Everything else is escaped; code is kept verbatim (a ``*`` in code is not emphasis).
+
+    >>> inline_markdown("it *happened*: use `a * b` and **not** <b>")
+    'it <em>happened</em>: use <code>a * b</code> and <strong>not</strong> &lt;b&gt;'
+    >>> inline_markdown("2 * 3 = 6\nnext line")
+    '2 * 3 = 6<br>next line'
+    """
+    pieces = _CODE.split(text)  # odd indices are code spans
+    out = []
+    for i, piece in enumerate(pieces):
+        if i % 2:
+            out.append(f"<code>{html.escape(piece)}</code>")
+        else:
+            piece = html.escape(piece)
+            piece = _STRONG.sub(r"<strong>\1</strong>", piece)
+            piece = _EMPHASIS.sub(r"<em>\1</em>", piece)
+            out.append(piece.replace("\n", "<br>"))  # a counterexample's lines stay lines
+    return "".join(out)
 
 
 def correct(message: str = "well done.") -> Feedback:
