@@ -176,3 +176,21 @@ def test_lab_opens_lesson_01_from_the_course_root(monkeypatch):
 def test_the_lock_command_is_the_one_the_lock_says_made_it():
     assert "python3 course.py lock" in (ROOT / "requirements.lock").read_text().splitlines()[1]
     assert course.LOCK_COMMAND[course.LOCK_COMMAND.index("-o") + 1] == course.LOCK.name
+
+
+def test_installing_shows_pips_progress_instead_of_minutes_of_silence(monkeypatch, tmp_path, capsys):
+    venv = tmp_path / ".venv"
+    python = course.venv_python(venv)
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    monkeypatch.setattr(course, "VENV", venv)
+    monkeypatch.setattr(course, "usable_venv", lambda venv_dir, want: None)
+    runs = []
+    monkeypatch.setattr(course.subprocess, "run",
+                        lambda cmd, **kw: runs.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    assert course.install(["test"]) == python
+    (cmd,) = runs
+    assert cmd[1:4] == ["-m", "pip", "install"]
+    assert not {"-q", "--quiet", "-qq"} & set(cmd)  # pip's own progress: each package as it downloads
+    said = capsys.readouterr().out
+    assert "takes a minute or two" in said and "pip shows each package as it goes" in said
