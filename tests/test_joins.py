@@ -371,3 +371,24 @@ def test_time_bound_join_on_a_seeded_day_and_its_state_is_deterministic():
     assert 0 < s1.peak_state <= 20
     late = b.unmatched[b.unmatched["kind"] == "purchase"]
     assert set(late["reason"]) == {NO_CONFIRMATION}
+
+
+def test_the_state_plot_draws_each_stream_join_and_refuses_the_batch_answer():
+    import matplotlib.pyplot as plt
+
+    from streamlab.plots.joins import join_state
+
+    bank = purchases(seed=8)
+    pile = bank.arrived_before(T + timedelta(hours=1))
+    confirmed = confirmations(bank, pile)
+    joins = {f"within {w} s": stream.time_bound_join(pile, confirmed, within=w) for w in (10, 60)}
+    fig, ax = plt.subplots()
+    try:
+        assert join_state(joins, ax=ax) is ax
+        assert len(ax.get_lines()) == 4  # a step line and a peak line each
+        peaks = sorted(line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--")
+        assert peaks == sorted(j.peak_state for j in joins.values()) and peaks[0] < peaks[1]
+        with pytest.raises(ValueError, match="holds no state"):
+            join_state({"nightly": batch.time_bound_join(pile, confirmed)}, ax=ax)
+    finally:
+        plt.close(fig)
