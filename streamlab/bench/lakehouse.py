@@ -42,11 +42,11 @@ from streamlab.stream import lakehouse as streaming
 
 #: Commits per table, and the windows whose median commit time is "at commit 20" and "at commit 200".
 COMMITS, EARLY, LATE = 210, range(16, 26), range(196, 206)
-QUICK_COMMITS, QUICK_EARLY, QUICK_LATE = 30, range(3, 8), range(23, 28)
+QUICK_COMMITS, QUICK_EARLY, QUICK_LATE = 20, range(3, 8), range(13, 18)
 ROWS_PER_COMMIT = 10
 ROUNDS, QUICK_ROUNDS = 5, 2
 #: Hours of orders loaded, at the lesson's default rate (0.05 orders a second).
-HOURS, QUICK_HOURS = 24, 2
+HOURS, QUICK_HOURS = 24, 1
 
 
 def _names() -> Callable[[str], str]:
@@ -77,7 +77,7 @@ def _day(hours: int) -> tuple[list[dict], list[dict]]:
 
 
 def commit_report(quick: bool) -> str:
-    """Measure commit time at commit 20 and 200 (5 and 25 with ``quick``) with and without upkeep; Markdown."""
+    """Measure commit time at commit 20 and 200 (5 and 15 with ``quick``) with and without upkeep; Markdown."""
     commits, early, late = (QUICK_COMMITS, QUICK_EARLY, QUICK_LATE) if quick else (COMMITS, EARLY, LATE)
     rounds = QUICK_ROUNDS if quick else ROUNDS
     _, rows = _day(HOURS)

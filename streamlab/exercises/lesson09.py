@@ -81,10 +81,11 @@ def _wait_from_batch_start(arrivals, target, sizes):
 
 
 def _choose_cases() -> Iterator[Case]:
-    lesson = [lh.validate_raw(r) for r in _raw(LESSON_SEED, 24)]
+    # The lesson's morning: enough arrivals for every size to show its worst wait, few enough to check at once.
+    lesson = [lh.validate_raw(r) for r in _raw(LESSON_SEED, 6)]
     arrivals = [c.arrival_time for c in lesson if c.event is not None]
-    for minutes in (1, 12, 15, 45, 60, 200, 2000):
-        yield Case((arrivals, timedelta(minutes=minutes), SIZES), "the lesson's day")
+    for minutes in (12, 15, 45, 2000):
+        yield Case((arrivals, timedelta(minutes=minutes), SIZES), "the lesson's morning")
     rng = random.Random(9)
     for _ in range(60):
         start = COURSE_START + timedelta(minutes=rng.randrange(0, 24 * 60))
@@ -142,10 +143,10 @@ CHOOSE = Exercise(
 
 @checker
 def choose_every(fn: Callable[..., Any]) -> Feedback:
-    """Check ``choose_every(arrivals, target, sizes)`` against the solution on the lesson's day and generated arrivals."""
+    """Check ``choose_every(arrivals, target, sizes)`` against the solution on the lesson's morning and generated arrivals."""
     CHOOSE.compare(fn)
     return correct(
-        "your choice meets every freshness target with the fewest commits, on the lesson's day and on generated "
+        "your choice meets every freshness target with the fewest commits, on the lesson's morning and on generated "
         "arrivals (some exactly on a batch's end, some sparse enough for a bigger size to fit)."
     )
 
