@@ -454,6 +454,10 @@ class Exercise:
     show: Callable[[Any], str] = show
     budget: int = SHRINK_BUDGET
     state_hint: str = STATE_HINT
+    #: How many cases after the first difference a known mistake's model must also explain (see :data:`EVIDENCE`).
+    evidence: int = EVIDENCE
+    #: How many of the first cases are run again when every answer is right (see :data:`RERUN`).
+    rerun: int = RERUN
     #: The cases and the solution's outcome on each, computed once (the learner gets copies, never these).
     _solved: list[tuple[Case, Any]] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -495,7 +499,8 @@ class Exercise:
                 self._same_again(fn, cases[: i + 1], [*answers, got])
                 return cases, [*answers, got]
             answers.append(got)
-        self._same_again(fn, cases[:RERUN], answers[:RERUN])
+        # In reverse order: what a call left behind meets the cases it did not come from.
+        self._same_again(fn, cases[: self.rerun][::-1], answers[: self.rerun][::-1])
         return None
 
     def _same_again(self, fn: Callable[..., Any], cases: list[Case], answers: list[Any]) -> None:
@@ -540,7 +545,7 @@ class Exercise:
 
         A known mistake's hint comes with it only when the mistake explains the
         learner's answers: its model gives them on the shrunk case, on every case
-        up to the first that differed and on :data:`EVIDENCE` cases after it (or
+        up to the first that differed and on ``evidence`` cases after it (or
         its ``when`` test holds on the shrunk case and on the first that differed).
         """
         found = self.first_difference(fn)
@@ -562,7 +567,7 @@ class Exercise:
 
         for mistake in self.known:
             evidence = ([case, cases[first]] if mistake.when is not None
-                        else [case, cases[first], *cases[: first + 1 + EVIDENCE]])
+                        else [case, cases[first], *cases[: first + 1 + self.evidence]])
             if all(explained(mistake, c) for c in evidence):
                 raise Mistake(f"{mistake.hint} For example, {example}")
         raise Mistake(f"Here is an input where your answer differs: {example}")

@@ -281,12 +281,14 @@ def _small_trace(seed: int, *, missing: bool = False) -> tuple[list[Event], Tumb
     delay = timedelta(seconds=rng.choice((0, 0, 1, 2, 3, 5, 30)))
     allowed = timedelta(seconds=rng.choice((0, 1, 2, 5, 10, 40)))
     pile = []
+    # Mostly whole seconds; now and then half seconds, where waiting a second longer and comparing with < differ.
+    tick = rng.choice((1.0, 1.0, 0.5))
     for i in range(1, n + 1):
-        arrived = NINE + timedelta(seconds=i + rng.choice((0, 0, 0, 1)))
-        behind = rng.randint(0, 2) if rng.random() < 0.5 else rng.randint(0, 15)
+        arrived = NINE + timedelta(seconds=tick * (i + rng.choice((0, 0, 0, 1))))
+        behind = tick * (rng.randint(0, 2) if rng.random() < 0.5 else rng.randint(0, 15))
         value = None if missing and rng.random() < 0.08 else float(rng.randint(1, 40))
         if pile and rng.random() < 0.2:  # a second sale of a store in the same second as its last one
-            pile.append(Event(pile[-1].key, value, pile[-1].event_time, arrived + timedelta(seconds=1)))
+            pile.append(Event(pile[-1].key, value, pile[-1].event_time, arrived + timedelta(seconds=tick)))
             continue
         pile.append(Event(f"store-{rng.randrange(keys)}", value, arrived - timedelta(seconds=behind), arrived))
     pile.sort(key=lambda e: e.arrival_time)
@@ -844,6 +846,84 @@ def _against_batch(case: _Case, out: _Output) -> tuple[int, int]:
     return answered, corrected
 
 
+class _Engine(NamedTuple):
+    """The engine's output on a case, standing for the solution's (the reference of exercise 2)."""
+
+    output: _Output
+
+
+def _engine_solution(*args: Any) -> Any:
+    """The solution of exercise 2, as the engine gives it (:func:`_answers_call` knows it)."""
+    raise AssertionError("the engine's answers are computed by _answers_call")
+
+
+def _answers_call(fn: Callable[..., Any], case: Case) -> Any:
+    pile, window, delay, allowed = case.args
+    if fn is _engine_solution:
+        return _Engine(_engine_output.__wrapped__(tuple(pile), window, delay, allowed))  # type: ignore[attr-defined]
+    return _run_dataflow(fn, _Case(case.label, tuple(pile), window, delay, allowed))
+
+
+def _answers_meaning(answer: Any, case: Case) -> Any:
+    if isinstance(answer, (Raised, _Engine)):
+        return answer.output if isinstance(answer, _Engine) else answer
+    return _output(answer)
+
+
+def _same_answers(got: Any, want: Any) -> bool:
+    if isinstance(got, Raised) or isinstance(want, Raised):
+        return got == want
+    return _same_output(got, want)
+
+
+def _show_output(out: Any) -> str:
+    if isinstance(out, Raised):
+        return repr(out)
+    if not out:
+        return "nothing emitted"
+
+    def at(ns: int) -> str:
+        return show_time(pd.Timestamp(ns, tz="UTC").to_pydatetime())
+
+    parts = []
+    for key, (panes, dropped) in out.items():
+        items = [f"{kind} {at(start)}: {count} sale{'s' * (count != 1)}, {total:g} (at {at(when)})"
+                 for kind, start, count, total, when in panes]
+        items += [f"dropped {value:g} of {at(start)}" for start, value in dropped]
+        parts.append(f"{key}: " + ("; ".join(items) if items else "nothing"))
+    return " | ".join(parts)
+
+
+def _answers_model(flags: dict[str, str]) -> Callable[..., Any]:
+    def mapper(state: Any, sale: Event, length: timedelta, delay: timedelta, allowed: timedelta,
+               align_to: datetime) -> Any:
+        return _model_mapper(length, delay, allowed, align_to, **flags)(state, sale)
+
+    return mapper
+
+
+def _answers_cases() -> Iterable[Case]:
+    for seed in range(481, 501):
+        yield Case(_small_trace(seed))
+    for c in _dataflow_cases():
+        yield Case((list(c.events), c.window, c.delay, c.allowed), c.about)
+
+
+ANSWERS = Exercise(
+    solution=_engine_solution,
+    cases=_answers_cases,
+    call=_answers_call,
+    meaning=_answers_meaning,
+    same=_same_answers,
+    describe=lambda case: _describe_trace(case) + f"\n(allowed lateness {_seconds(case.args[3])})",
+    show=_show_output,
+    budget=40,
+    evidence=100,  # every case: on whole seconds, waiting a second longer looks like comparing with <
+    rerun=100,  # every case again: windows kept outside the state meet late sales of another trace
+    known=tuple(Known(hint, model=_answers_model(flags)) for flags, hint in _DATAFLOW_MISTAKES),
+)
+
+
 @checker
 def late_answers(fn: Callable[..., Any]) -> Feedback:
     """Check ``windows(state, sale, length, delay, allowed, align_to)``, run in a bytewax dataflow per store.
@@ -851,14 +931,9 @@ def late_answers(fn: Callable[..., Any]) -> Feedback:
     Its answers, late answers and dropped sales must be the engine's, store by
     store; then batch = its last answers + its dropped sales, window by window.
     """
-    cases = _dataflow_cases()
-    wants = [_engine_output(c.events, c.window, c.delay, c.allowed) for c in cases]
-    answers = [_output(_run_dataflow(fn, c)) for c in cases]
-    wrong = [i for i, (got, want) in enumerate(zip(answers, wants)) if not _same_output(got, want)]
-    if wrong:
-        _dataflow_hint(cases, answers, wants, wrong[0])
-    proofs = [_against_batch(c, out) for c, out in zip(cases, answers)]
-    answered, corrected = proofs[-1]
+    ANSWERS.compare(fn)
+    case = _dataflow_cases()[-1]
+    answered, corrected = _against_batch(case, _output(_run_dataflow(fn, case)))
     return correct(
         f"your dataflow gives the engine's answers, late answers and dropped sales on every trace, ties included; "
         f"and batch = your last answer + your dropped sales in all {answered} windows it answered in the lesson's "
@@ -1270,6 +1345,7 @@ def _contribution_exercise() -> Exercise:
         describe=_describe_trace,
         show=_show_rows,
         budget=30,
+        evidence=100,  # every case: a window left out looks like a window whose every sale was dropped
         known=(
             _OTHER_KEYS,
             *(Known(hint, model=_contribution_model(j)) for j, hint in enumerate(hints)),
