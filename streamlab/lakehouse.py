@@ -35,9 +35,8 @@ The course's rules for a table fed by a stream live here once:
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -254,7 +253,7 @@ def commit(
     *,
     offsets: Mapping[int, int],
     clock: datetime,
-    before_commit: Any = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> bool:
     """Append ``rows`` in one commit that records ``offsets`` (next offset per partition) and the simulated ``clock``.
 
