@@ -129,6 +129,7 @@ def arrival_order(
 ) -> list[tuple[str, Any]]:
     """Both inputs as one stream in arrival order: ``("purchase", p)`` and ``("change", c)`` or ``("confirmation", c)``.
 
+    The other stream is changes or confirmations, as its first record says.
     This is the one clock both streams share. At the same arrival time, the
     other stream's record comes first, then the purchase; within a stream,
     records keep the order given. Every record is checked for its type.
@@ -137,7 +138,8 @@ def arrival_order(
     for n, p in enumerate(checked_purchases(finite(purchases, "pass a list of purchases"))):
         tagged.append((p.arrival_time, 1, n, "purchase", p))
     others = list(finite(others, "pass a list"))
-    if all(isinstance(c, ProfileChange) for c in others):
+    # The first record says which stream this is; every other must be of its kind (refused by position if not).
+    if not others or isinstance(others[0], ProfileChange):
         kind, rows = "change", list(checked_changes(others))
     else:
         kind, rows = "confirmation", list(checked_confirmations(others))
@@ -218,8 +220,9 @@ class TemporalJoin:
         return int(self.state["purchases"].max()) if len(self.state) else 0
 
     def __repr__(self) -> str:
+        held = f"; peak state {self.peak_state:,} purchases" if len(self.state) else ""
         return (f"TemporalJoin({self.purchases_read:,} purchases and {self.changes_read:,} changes read: "
-                f"{len(self.joined):,} joined, {len(self.aside):,} routed aside; peak state {self.peak_state:,} purchases)")
+                f"{len(self.joined):,} joined, {len(self.aside):,} routed aside{held})")
 
 
 @dataclass(frozen=True)
@@ -256,8 +259,9 @@ class TimeBoundJoin:
         return int((self.state["purchases"] + self.state["confirmations"]).max()) if len(self.state) else 0
 
     def __repr__(self) -> str:
+        held = f"; peak state {self.peak_state:,} records" if len(self.state) else ""
         return (f"TimeBoundJoin({self.purchases_read:,} purchases and {self.confirmations_read:,} confirmations read: "
-                f"{len(self.matched):,} pairs, {len(self.unmatched):,} unmatched; peak state {self.peak_state:,} records)")
+                f"{len(self.matched):,} pairs, {len(self.unmatched):,} unmatched{held})")
 
 
 def matched_frame(rows: Iterable[tuple[Purchase, Confirmation, datetime | None]]) -> pd.DataFrame:

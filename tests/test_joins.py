@@ -392,3 +392,37 @@ def test_the_state_plot_draws_each_stream_join_and_refuses_the_batch_answer():
             join_state({"nightly": batch.time_bound_join(pile, confirmed)}, ax=ax)
     finally:
         plt.close(fig)
+
+
+def test_empty_inputs_give_empty_answers_in_both_drivers():
+    for driver in (*DRIVERS.values(), *NAIVE.values()):
+        join = driver([], TABLE, [], lag=LAG)
+        assert join.joined.empty and join.aside.empty and join.purchases_read == 0
+    for join in (batch.time_bound_join([], []), stream.time_bound_join([], [], batch_size=1)):
+        assert join.matched.empty and join.unmatched.empty and join.peak_state == 0
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_seeded_junk_in_either_input_is_refused_naming_its_position(seed):
+    import random
+
+    rng = random.Random(seed)
+    pile = [swipe(f"p{n}", "card-1", n, n + 0.05) for n in range(6)]
+    changes = [ProfileChange(f"c{n}", RAISED, "limit raised", at(n), at(n + 1)) for n in range(4)]
+    junk = rng.choice([None, 3.5, "p9", {"card": "card-1"}, ("purchase", pile[0]), RAISED])
+    where = rng.randrange(7)
+    drivers = [batch.temporal_join, stream.temporal_join, batch.latest_profile_join, stream.latest_profile_join]
+    if rng.random() < 0.5:
+        bad = pile[:where] + [junk] + pile[where:]
+        for driver in drivers:
+            with pytest.raises(TypeError, match=f"purchase {where} must be a Purchase"):
+                driver(bad, TABLE, changes, lag=LAG)
+        for driver in (batch.time_bound_join, stream.time_bound_join):
+            with pytest.raises(TypeError, match=f"purchase {where} must be a Purchase"):
+                driver(bad, [])
+    else:
+        where = min(where, len(changes))
+        bad = changes[:where] + [junk] + changes[where:]
+        for driver in drivers:
+            with pytest.raises(TypeError, match=f"change {where} must be a ProfileChange"):
+                driver(pile, TABLE, bad, lag=LAG)

@@ -128,7 +128,7 @@ def temporal_join(
     >>> from streamlab.purchases import adversarial_trace
     >>> trace = adversarial_trace()
     >>> temporal_join(trace.purchases, trace.profiles, [])
-    TemporalJoin(31 purchases and 0 changes read: 29 joined, 2 routed aside; peak state 0 purchases)
+    TemporalJoin(31 purchases and 0 changes read: 29 joined, 2 routed aside)
     """
     return _join(purchases, profiles, changes, lag, job_at, "event_time")
 
@@ -171,7 +171,7 @@ def time_bound_join(
     >>> bank = purchases(seed=1)
     >>> pile = bank.take(500)
     >>> time_bound_join(pile, confirmations(bank, pile))
-    TimeBoundJoin(500 purchases and 498 confirmations read: 489 pairs, 20 unmatched; peak state 0 records)
+    TimeBoundJoin(500 purchases and 498 confirmations read: 489 pairs, 20 unmatched)
     """
     within_td = check_lag("within", within)
     delay_td = check_lag("delay", delay)

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import itertools
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -97,9 +96,9 @@ class _Wait(StatefulBatchLogic[tuple, tuple, tuple]):
         self.lag = lag
         self.waiting: list[tuple[datetime, int, Purchase]] = []
         self.clock: datetime | None = None
-        self.seq = itertools.count()
+        self.read = 0  # purchases read: breaks ties in the heap, so that purchases are never compared
         if resume is not None:
-            self.waiting, self.clock = resume
+            self.waiting, self.clock, self.read = resume
 
     def on_batch(self, items: list[tuple[str, Any]]) -> tuple[list[tuple], bool]:
         out: list[tuple] = []
@@ -108,7 +107,8 @@ class _Wait(StatefulBatchLogic[tuple, tuple, tuple]):
             if kind == "change":
                 out.append(_late_change(x) if x.arrival_time - x.event_time > self.lag else ("change", x))
             else:
-                heapq.heappush(self.waiting, (x.event_time, next(self.seq), x))
+                heapq.heappush(self.waiting, (x.event_time, self.read, x))
+                self.read += 1
             watermark = self.clock - self.lag
             while self.waiting and self.waiting[0][0] < watermark:
                 out.append(("purchase", heapq.heappop(self.waiting)[2], self.clock))
@@ -121,7 +121,7 @@ class _Wait(StatefulBatchLogic[tuple, tuple, tuple]):
         return out, StatefulBatchLogic.DISCARD
 
     def snapshot(self) -> tuple:
-        return (self.waiting, self.clock)
+        return (self.waiting, self.clock, self.read)
 
 
 def _enricher(profiles: Mapping[str, CardProfile]):
@@ -235,7 +235,7 @@ def latest_profile_join(
     >>> from streamlab.purchases import adversarial_trace
     >>> trace = adversarial_trace()
     >>> latest_profile_join(trace.purchases, trace.profiles, [])
-    TemporalJoin(31 purchases and 0 changes read: 29 joined, 2 routed aside; peak state 0 purchases)
+    TemporalJoin(31 purchases and 0 changes read: 29 joined, 2 routed aside)
     """
     pile, changes, lag_td = _inputs(purchases, profiles, changes, lag)
 
@@ -269,15 +269,18 @@ def latest_profile_join(
 class _Pairs(StatefulBatchLogic[tuple, tuple, tuple]):
     """The time-bound join's state: purchases within their bound, confirmations whose purchase has not come."""
 
-    def __init__(self, within: timedelta, delay: timedelta) -> None:
+    def __init__(self, within: timedelta, delay: timedelta, resume: tuple | None = None) -> None:
         self.within, self.delay = within, delay
         self.purchases: dict[str, list] = {}  # purchase_id -> [purchase, paired?]
         self.confirmations: dict[str, list[Confirmation]] = {}  # purchase_id -> confirmations waiting for it
         self.held_confirmations = 0
         self.p_expiry: list[tuple[datetime, int, str]] = []
         self.c_expiry: list[tuple[datetime, int, str, Confirmation]] = []
-        self.seq = itertools.count()
+        self.read = 0  # records read: breaks ties in the heaps, so that records are never compared
         self.clock: datetime | None = None
+        if resume is not None:
+            (self.purchases, self.confirmations, self.held_confirmations, self.p_expiry, self.c_expiry,
+             self.clock, self.read) = resume
 
     def _pairs(self, p: Purchase, c: Confirmation) -> bool:
         return timedelta(0) <= c.event_time - p.event_time <= self.within
@@ -286,12 +289,13 @@ class _Pairs(StatefulBatchLogic[tuple, tuple, tuple]):
         out: list[tuple] = []
         for kind, x in items:
             self.clock = x.arrival_time if self.clock is None else max(self.clock, x.arrival_time)
+            self.read += 1
             if x.arrival_time - x.event_time > self.delay:
                 out.append(("unmatched", (kind, x, LATE_ITEM, self.clock)))
             elif kind == "purchase":
                 entry = [x, False]
                 self.purchases[x.purchase_id] = entry
-                heapq.heappush(self.p_expiry, (x.event_time + self.within, next(self.seq), x.purchase_id))
+                heapq.heappush(self.p_expiry, (x.event_time + self.within, self.read, x.purchase_id))
                 # Purchase ids are unique: the confirmations waiting for this one are decided now.
                 for c in self.confirmations.pop(x.purchase_id, []):
                     self.held_confirmations -= 1
@@ -305,7 +309,7 @@ class _Pairs(StatefulBatchLogic[tuple, tuple, tuple]):
                 if entry is None:
                     self.confirmations.setdefault(x.purchase_id, []).append(x)
                     self.held_confirmations += 1
-                    heapq.heappush(self.c_expiry, (x.event_time, next(self.seq), x.purchase_id, x))
+                    heapq.heappush(self.c_expiry, (x.event_time, self.read, x.purchase_id, x))
                 elif self._pairs(entry[0], x):
                     entry[1] = True
                     out.append(("matched", (entry[0], x, self.clock)))
@@ -338,7 +342,8 @@ class _Pairs(StatefulBatchLogic[tuple, tuple, tuple]):
         return self._expire(None), StatefulBatchLogic.DISCARD
 
     def snapshot(self) -> tuple:
-        return (self.purchases, self.confirmations, self.p_expiry, self.c_expiry, self.clock)
+        return (self.purchases, self.confirmations, self.held_confirmations, self.p_expiry, self.c_expiry,
+                self.clock, self.read)
 
 
 def time_bound_join(
@@ -370,7 +375,7 @@ def time_bound_join(
 
     def time_bound_join(stream: Stream[tuple]) -> dict[str, Stream[Any]]:
         clocked = op.key_on("one_clock", stream, lambda _item: _CLOCK)
-        outcomes = op.map("unkey", op.stateful_batch("pairs", clocked, lambda _resume: _Pairs(within_td, delay_td)),
+        outcomes = op.map("unkey", op.stateful_batch("pairs", clocked, lambda resume: _Pairs(within_td, delay_td, resume)),
                           lambda kv: kv[1])
         return _route(outcomes, ("matched", "unmatched", "state"))
 
