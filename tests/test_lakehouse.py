@@ -304,3 +304,28 @@ def test_validation_upstream_decides_as_the_order_event_does():
         except (ValueError, TypeError):
             expected = None
         assert lh.validate_raw(raw).event == expected
+
+
+def test_a_step_that_crashes_mid_batch_loses_and_duplicates_nothing(tmp_path, warehouse):
+    # The other kind of crash: a step dies while reading (here the validation, at a seeded record).
+    from streamlab.stream import StreamError
+
+    log, _ = make_log(tmp_path, hours=3, partitions=2)
+    table = lh.create_table(warehouse, "shop.orders")
+    rng = random.Random(4)
+    for _ in range(4):
+        # A record among those this run will read: it starts where the table's offsets stand.
+        doomed = rng.randrange(sum(log.end_offsets().values()) - sum(lh.committed_offsets(table).values()))
+        seen = []
+
+        def validator(record, doomed=doomed, seen=seen):
+            seen.append(record)
+            if len(seen) > doomed:
+                raise RuntimeError(f"the validation step died at record {doomed}")
+            return lh.validate(record)
+
+        with pytest.raises(StreamError, match="died at record"):
+            streaming.load_orders(log, table, every=timedelta(minutes=10), validator=validator, batch_size=5)
+    streaming.load_orders(log, table, every=timedelta(minutes=10))
+    rows = positions(table)
+    assert len(rows) == len(set(rows)) and set(rows) == valid_positions(log)
