@@ -19,6 +19,9 @@ read; until then a purchase *waits*. The dataflow has two stateful steps:
 2. ``enrich``, keyed by card: the card's profile versions, sorted by effect
    time, as state (starting from the day's table); a released purchase takes
    the last version with effect time ``<= t``; a card with none is routed aside.
+   Versions are kept for the run: a purchase may arrive long after it
+   happened, and the changelog is small (a stream without end would drop
+   versions older than the purchases' own bound on lateness).
 
 The first step needs one key because bytewax 0.21 hands a key's state only
 the records of that key: nothing would wake a quiet card's waiting purchases
@@ -138,14 +141,16 @@ def _enricher(profiles: Mapping[str, CardProfile]):
         keys, rows = versions
         if item[0] == "change":
             c: ProfileChange = item[1]
-            at = bisect.bisect_right(keys, (c.event_time, len(keys) + 10**9))  # after every version of equal effect
-            keys.insert(at, (c.event_time, len(keys)))
+            rank = len(keys)  # above every rank so far: after every version of equal effect time
+            at = bisect.bisect_right(keys, (c.event_time, rank))
+            keys.insert(at, (c.event_time, rank))
             rows.insert(at, (c.change_id, c.profile))
             return versions, []
         _, p, joined_at = item
         at = bisect.bisect_right(keys, (p.event_time, float("inf"))) - 1
         if at < 0:
-            return versions, [("aside", ("purchase", p.purchase_id, p.card, p.event_time, p.arrival_time, NO_PROFILE))]
+            # No version yet: keep no state for a card with none, or any number of unknown cards would pile up.
+            return (versions if keys else None), [("aside", ("purchase", p.purchase_id, p.card, p.event_time, p.arrival_time, NO_PROFILE))]
         version, profile = rows[at]
         return versions, [("joined", (p, version, profile, joined_at))]
 
