@@ -318,7 +318,7 @@ def test_evidence_complete_accepts_correct_variants(variant):
         (lambda t, p: evidence_complete(t, p).drop_duplicates(), "one time per alert"),
         (lambda t, p: evidence_complete(t, p).max(), "got Timestamp"),
         (lambda t, p: t["partner_id"].map({x.purchase_id: x.arrival_time for x in p[:5]}), "missing (NaT or None)"),
-        (lambda t, p: evidence_complete(t, p) + timedelta(seconds=1), "your time is off"),
+        (lambda t, p: evidence_complete(t, p) + timedelta(seconds=1), DIFFERS),
     ],
 )
 def test_evidence_complete_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
@@ -331,6 +331,24 @@ def test_evidence_complete_cases_hold_pairs_out_of_order_both_ways():
         answer = case.model("max")
         assert len(answer) > 0
         assert (answer == case.model("blamed")).any() and (answer != case.model("blamed")).any(), case.what
+
+
+def later_of_alert_and_partner(travel, pile):
+    arrived = {p.purchase_id: p.arrival_time for p in pile}
+    partner = travel["partner_id"].map(arrived)
+    return travel["alert_time"].where(travel["alert_time"] > partner, partner)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda t, p: one_of(t, p, lambda a, b: a + (b - a) / 2), DIFFERS),
+    (lambda t, p: one_of(t, p, max, column="event_time"), "you used event_time"),
+    (later_of_alert_and_partner, "you returned alert_time"),  # an alert never comes before its partner arrived
+    (lambda t, p: evidence_complete(t, p).dt.floor("min"), DIFFERS),
+    (lambda t, p: sorted(one_of(t, p, max)), DIFFERS),
+])
+def test_evidence_complete_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson05.evidence_complete(wrong)
+    assert feedback_says(feedback, hint), feedback
 
 
 # -- exercise 4: a new rule, in both drivers -------------------------------------------------------

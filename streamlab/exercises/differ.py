@@ -453,6 +453,8 @@ class Exercise:
     same: Callable[[Any, Any], bool] = same
     show: Callable[[Any], str] = show
     budget: int = SHRINK_BUDGET
+    #: The fewest items shrinking leaves (1 where an empty input is outside the exercise).
+    fewest: int = 0
     state_hint: str = STATE_HINT
     #: How many cases after the first difference a known mistake's model must also explain (see :data:`EVIDENCE`).
     evidence: int = EVIDENCE
@@ -532,7 +534,7 @@ class Exercise:
             start, shrunk = 0, False
             while start < len(items) and budget > 0:
                 candidate = items[:start] + items[start + chunk:]
-                if differs(case.with_items(candidate)):
+                if len(candidate) >= self.fewest and differs(case.with_items(candidate)):
                     items, shrunk = candidate, True
                 else:
                     start += chunk

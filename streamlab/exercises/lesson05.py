@@ -636,44 +636,83 @@ def _moments(answer: Any, travel: pd.DataFrame) -> pd.Series:
     return pd.Series([pd.Timestamp(v).tz_convert("UTC") for v in values], index=travel.index, dtype="datetime64[ns, UTC]")
 
 
+def _travel_view(case: Case) -> _TravelCase:
+    whole, rows = case.args
+    return _TravelCase(whole.travel.iloc[list(rows)], whole.day, whole.what)
+
+
+def _evidence_cases() -> list[Case]:
+    """A few alerts at a time (pairs out of order, the same swipe blamed twice, one alert), then every case."""
+    rng = random.Random("lesson05: generated evidence")
+    cases = []
+    for i in range(16):
+        whole = _travel_cases()[i % len(_travel_cases())]
+        rows = sorted(rng.sample(range(len(whole.travel)), min(len(whole.travel), rng.randint(1, 4))))
+        cases.append(Case((whole, rows), whole.what, items=1))
+    return [*cases, *(Case((c, list(range(len(c.travel)))), c.what, items=1) for c in _travel_cases())]
+
+
+def _evidence_call(fn: Callable[..., Any], case: Case) -> Any:
+    view = _travel_view(case)
+    if getattr(fn, "_travel_model", None):
+        return fn(view)
+    return _quietly(fn, view.travel.copy(), view.day.copy_pile())
+
+
+def _travel_model(how: Callable[[_TravelCase], pd.Series]) -> Callable[..., Any]:
+    how._travel_model = True  # type: ignore[attr-defined]
+    return how
+
+
+def _evidence_meaning(answer: Any, case: Case) -> Any:
+    if isinstance(answer, Raised):
+        return answer
+    return tuple(_moments(answer, _travel_view(case).travel))
+
+
+def _describe_evidence(case: Case) -> str:
+    view = _travel_view(case)
+    arrived = view.times("arrival_time")
+    lines = [f"  {pid} (arrived {show_time(arrived[pid].to_pydatetime())}) with partner {partner} (arrived "
+             f"{show_time(arrived[partner].to_pydatetime())})"
+             for pid, partner in zip(view.travel["purchase_id"], view.travel["partner_id"])]
+    return f"with these {len(lines)} alerts of {view.what}:\n" + "\n".join(lines) if lines else "with no alerts"
+
+
+EVIDENCE = Exercise(
+    solution=_travel_model(lambda view: view.model("max")),
+    cases=_evidence_cases,
+    call=_evidence_call,
+    meaning=_evidence_meaning,
+    describe=_describe_evidence,
+    show=lambda x: repr(x) if isinstance(x, Raised) else (
+        ", ".join(show_time(t.to_pydatetime()) for t in x) if x else "no times"),
+    evidence=100,
+    fewest=1,
+    known=(
+        Known("you used event_time, when the swipes *happened*. The bank knows about a swipe when it arrives: use "
+              "arrival_time (purchases arrive up to half an hour late here).",
+              model=_travel_model(lambda view: view.model("max", "event_time"))),
+        Known("you used event_time, when the swipes *happened*. The bank knows about a swipe when it arrives: use "
+              "arrival_time (purchases arrive up to half an hour late here).",
+              model=_travel_model(lambda view: view.model("blamed", "event_time"))),
+        Known("you returned alert_time, when that driver raised each alert. The question is when the evidence was "
+              "there to raise it, whoever raises it: when both swipes had arrived.",
+              model=_travel_model(lambda view: pd.Series(view.travel["alert_time"]))),
+        Known("you took the earlier of the two arrivals. The pair is only evidence once *both* swipes have arrived.",
+              model=_travel_model(lambda view: view.model("min"))),
+        Known("you took the arrival of the blamed swipe. The evidence is both swipes, and the other one (partner_id) "
+              "sometimes arrives after it, out of order.", model=_travel_model(lambda view: view.model("blamed"))),
+        Known("you took the arrival of the partner swipe. The blamed swipe often arrives after it.",
+              model=_travel_model(lambda view: view.model("partner"))),
+    ),
+)
+
+
 @checker
 def evidence_complete(fn: Callable[[pd.DataFrame, list[Purchase]], Any]) -> Feedback:
     """Check ``evidence_complete(travel, pile)``: for each pair, the later arrival of its two swipes."""
-    for case in _travel_cases():
-        got = _moments(_quietly(fn, case.travel.copy(), case.day.copy_pile()), case.travel)
-        same = lambda model: bool((got == model.astype("datetime64[ns, UTC]")).all())  # noqa: E731
-        if same(case.model("max")):
-            continue
-        if same(case.model("max", "event_time")) or same(case.model("blamed", "event_time")):
-            raise Mistake(
-                "you used event_time, when the swipes *happened*. The bank knows about a swipe when it arrives: "
-                "use arrival_time (in the check, purchases arrive up to half an hour late)."
-            )
-        if same(pd.Series(case.travel["alert_time"])):
-            raise Mistake(
-                f"for {case.what} you returned alert_time, when that driver raised each alert. The question is when "
-                "the evidence was there to raise it, whoever raises it: when both swipes had arrived."
-            )
-        if same(case.model("min")):
-            raise Mistake(
-                "you took the earlier of the two arrivals. The pair is only evidence once *both* swipes have "
-                "arrived: take the later one."
-            )
-        if same(case.model("blamed")):
-            raise Mistake(
-                f"for {case.what} you took the arrival of the blamed swipe. The evidence is both swipes, and the other "
-                "one (partner_id) sometimes arrives after it, out of order: take the later of the two arrivals."
-            )
-        if same(case.model("partner")):
-            raise Mistake(
-                f"for {case.what} you took the arrival of the partner swipe. The blamed swipe often arrives after it: "
-                "take the later of the two arrivals."
-            )
-        wrong = int((got != case.model("max")).sum())
-        raise Mistake(
-            f"for {case.what} your time is off for {wrong} of the {len(got)} alerts: for each alert, find the arrival "
-            "times of its purchase_id and its partner_id in the pile."
-        )
+    EVIDENCE.compare(fn)
     return correct(
         "for every alert you found the moment its evidence was complete, even when its two swipes arrived out of order."
     )
