@@ -78,8 +78,7 @@ def swipe_map(
         ax.plot(row.lon_blamed, row.lat_blamed, marker="x", color="C3", markersize=8, linestyle="none", zorder=4,
                 label="the swipe blamed" if i == 0 else None)
     named = set(pairs["city"]) | set(pairs["city_blamed"])
-    for city, row in cities.loc[sorted(named & set(cities.index))].iterrows():
-        ax.annotate(city, (row["lon"], row["lat"]), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
+    labelled = cities.loc[sorted(named & set(cities.index))]
 
     ax.set_xlim(-180, 180)
     ax.set_ylim(-70, 90)
@@ -93,7 +92,43 @@ def swipe_map(
     ax.set_ylabel("latitude")
     ax.set_title("Where the swipes were, and the pairs no one could travel")
     ax.legend(loc="lower left")
+    _label_without_collisions(ax, labelled)
     return ax
+
+
+# Where a city's name may go, in points from its dot, nearest first: beside it, then further out with a
+# leader line. Cities a few degrees apart (Toronto, Boston, New York) need the further ones.
+_SPOTS = [(4, 4, "left"), (4, -11, "left"), (-4, 4, "right"), (-4, -11, "right")] + [
+    (dx * r, dy * r, "left" if dx > 0 else "right" if dx < 0 else "center")
+    for r in (14, 24, 34) for dx, dy in [(1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1), (0, -1), (1, 0), (-1, 0)]]
+
+
+def _label_without_collisions(ax: Axes, cities: pd.DataFrame) -> None:
+    """Name each city at the first spot where its name overlaps no name already placed (nor the legend)."""
+    fig = ax.figure
+    fig.canvas.draw()  # the final layout: names are placed in the pixels they will be drawn at
+    renderer = fig.canvas.get_renderer()
+    taken = [ax.get_legend().get_window_extent(renderer)] if ax.get_legend() else []
+    frame = ax.get_window_extent(renderer)
+    for city, row in cities.sort_values(["lon", "lat"]).iterrows():
+        label = None
+        for dx, dy, align in _SPOTS:
+            far = abs(dx) > 4 or abs(dy) > 11
+            label = ax.annotate(
+                city, (row["lon"], row["lat"]), textcoords="offset points", xytext=(dx, dy), fontsize="small",
+                ha=align, va="bottom" if dy > 0 else "top" if dy < -4 else "center",
+                arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 2}
+                if far else None)
+            box = label.get_window_extent(renderer).expanded(1.05, 1.1)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in taken):
+                break
+            label.remove()
+            label = None
+        if label is None:  # nowhere free: the nearest spot, overlapping (never seen on the lesson's map)
+            label = ax.annotate(city, (row["lon"], row["lat"]), textcoords="offset points", xytext=(4, 4),
+                                fontsize="small")
+        taken.append(label.get_window_extent(renderer))
 
 
 #: Tick marks for durations on a log scale, in seconds.

@@ -15,6 +15,10 @@ def _clock(ax: Axes) -> None:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz="UTC"))
 
 
+def _together(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names) + " (same lag)"
+
+
 def order_over_time(changelog: Changelog, order_id: str, *, ax: Axes | None = None) -> Axes:
     """Plot one order's status against the time each change became known: one key of the changelog, as a step line."""
     ax = ax or plt.gca()
@@ -50,10 +54,17 @@ def status_counts(counts: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 def consumer_lag(lag: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Plot each consumer's lag (records in the log it has not committed) over time; ``lag`` as :func:`streamlab.consumers.follow` returns it."""
     ax = ax or plt.gca()
-    # Consumers that keep up all sit on zero: distinct line styles keep each one visible.
+    # Consumers that keep up all sit on zero: distinct line styles keep each one visible, and consumers
+    # whose lag is the same at every moment share one line named for all of them (one line drawn over
+    # another would hide it while the legend still listed it).
     styles = ["-", "--", ":", "-."]
-    for i, (name, rows) in enumerate(lag.groupby("consumer", sort=True)):
-        ax.step(rows["time"], rows["lag"], where="post", label=name, linestyle=styles[i % len(styles)])
+    lines: dict[tuple, list[str]] = {}
+    for name, rows in lag.groupby("consumer", sort=True):
+        series = tuple(zip(rows["time"], rows["lag"], strict=True))
+        lines.setdefault(series, []).append(str(name))
+    for i, (series, names) in enumerate(lines.items()):
+        times, lags = zip(*series, strict=True) if series else ((), ())
+        ax.step(list(times), list(lags), where="post", label=_together(names), linestyle=styles[i % len(styles)])
     ax.set_xlabel("time (arrival, UTC)")
     ax.set_ylabel("lag (records)")
     ax.set_title("How far behind each consumer is")

@@ -105,7 +105,8 @@ def panes_chart(
     ax.set_xlabel("event time: when it happened")
     ax.set_ylabel("processing time: when it arrived")
     ax.set_title(f"{key}: {result.settings.window.label}, {result.settings.mode}")
-    ax.legend(loc="upper left", fontsize="x-small")
+    # Outside, to the right: up to seven entries, and inside they would cover the events they explain.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return ax
 
 
