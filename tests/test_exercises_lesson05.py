@@ -642,7 +642,7 @@ def alerts_only(history, purchase, card_table):
         (last_arrival_only, "compared only with the one that arrived before it"),
         (skips_out_of_order, "arrival order taken for event order"),
         (no_card_table, "the card table is not used"),
-        (check_on_unknown_cards, "crashed on a card with no profile"),
+        (check_on_unknown_cards, "instead of check"),
         (emits_decide_as_is, "not (alerts, reason)"),
         (alerts_only, "must return a pair"),
     ],
@@ -665,3 +665,54 @@ def test_engine_cases_hold_the_edge_cases():
     ooo = [p for p in edge if p.card == "card-ooo"]
     assert ooo[0].event_time > ooo[1].event_time  # the first to arrive happened later
     assert len(names) == 3
+
+
+# -- exercise 5: wrong answers written for the check that compares with the solution ----------------
+
+def fresh_history_every_time(history, purchase, card_table):
+    """A new history for every purchase: the state is handed back but never used."""
+    fresh = CardHistory()
+    return fresh, decide(purchase, card_table.get(purchase.card), fresh)[0]
+
+
+def first_alert_only(history, purchase, card_table):
+    history = history if history is not None else CardHistory()
+    alerts = decide(purchase, card_table.get(purchase.card), history)[0]
+    return history, alerts[:1]
+
+
+def profile_of_another_card():
+    """Looks the profile up by the first card it ever saw: right while one card is checked."""
+    first = []
+
+    def mapper(history, purchase, card_table):
+        first.append(first[0] if first else purchase.card)
+        history = history if history is not None else CardHistory()
+        return history, decide(purchase, card_table.get(first[0]), history)[0]
+
+    return mapper
+
+
+def unknown_cards_alerted(history, purchase, card_table):
+    """Treats a card with no profile as a card with a default one: it raises alerts the rules never would."""
+    history = history if history is not None else CardHistory()
+    profile = card_table.get(purchase.card) or next(iter(card_table.values()))
+    return history, decide(purchase, profile, history)[0]
+
+
+def drops_the_history_on_quiet_purchases(history, purchase, card_table):
+    history = history if history is not None else CardHistory()
+    alerts = decide(purchase, card_table.get(purchase.card), history)[0]
+    return (history if alerts else None), alerts
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (fresh_history_every_time, "the history is not remembered after the check"),
+    (first_alert_only, DIFFERS),
+    (profile_of_another_card(), DIFFERS),
+    (unknown_cards_alerted, DIFFERS),
+    (drops_the_history_on_quiet_purchases, DIFFERS),
+])
+def test_engine_mapper_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson05.engine_mapper(wrong)
+    assert feedback_says(feedback, hint), feedback
