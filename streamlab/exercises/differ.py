@@ -20,10 +20,11 @@ solution's code or formulas (a test scans them all).
 Answers are compared by *meaning*: numpy and Python numbers alike (``np.int64(1)``
 is the count 1), floats within rounding, NaN equal to NaN, any sequence as a
 tuple, a Series as a mapping, and, where order does not matter, as a bag
-(:func:`bag`). Hidden state is caught: after all cases, the first one is run
-again and must give the same answer, and a counterexample is shown only after
-the learner's function gave it twice in a row (else the hint says it keeps
-something between calls).
+(:func:`bag`). Hidden state is caught: at a difference, every case before it
+is run again and must give the same answer as the first time; when all agree,
+the first :attr:`Exercise.rerun` cases are run again in reverse order; and a
+counterexample is shown only after the learner's function gave it twice in a
+row (else the hint says it keeps something between calls).
 
 **Writing a check with it** (lessons 06-09 do the same): describe the exercise
 once, at module level, then call :meth:`Exercise.compare` in the check::
@@ -51,7 +52,23 @@ once, at module level, then call :meth:`Exercise.compare` in the check::
 
 ``meaning=`` turns an answer into its normal form and raises ``Mistake`` for a
 malformed one (a string where a count is asked); ``call=`` runs a function on a
-case in another way (in a bytewax dataflow: :func:`run_flow`).
+case in another way (a mapper in a bytewax dataflow, through
+:func:`streamlab.stream.run`: an error in a step is then an outcome like any
+other, shown with its case); ``same=`` compares two normal forms when "equal"
+needs a tolerance; ``Known(hint, when=...)`` recognises a mistake by a test of
+the learner's answer against the right one on the case (a count that never grows
+past 1). ``budget``, ``fewest``, ``evidence`` and ``rerun`` bound the shrinking
+and the re-runs. The solution's answers are computed once and kept; the cases
+must therefore be deterministic (seeded generators, :func:`events`). The
+lessons' own checks (``lesson01`` to ``lesson05``) are worked examples; a
+dataflow a learner writes is run with :func:`run_flow` or inside
+:func:`learner_dataflow`, which turn its errors into hints.
+
+A new lesson adopts it in three steps: write the cases (the lesson's data, a
+fresh seed, and a seeded generator of small inputs holding the exercise's edges);
+describe the exercise (solution, how to call, normal form, how to show a case
+and an answer, known mistakes); make the check call ``compare``. Its tests then
+list right answers in several forms and wrong ones, as ``tests/test_exercises_lesson01.py`` does.
 
 >>> def count_big(values, limit):
 ...     return sum(1 for v in values if v is not None and v > limit)
