@@ -36,7 +36,7 @@ from streamlab.bench.memory import _peak_rss_kib
 from streamlab.ev import fleet
 from streamlab.stream.charging import charging_flow, write_piles
 
-MESSAGES, QUICK_MESSAGES = 2_000_000, 20_000
+MESSAGES, QUICK_MESSAGES = 1_000_000, 20_000
 SIZES, QUICK_SIZES = (1_000_000, 10_000_000), (5_000, 20_000)
 ROUNDS, QUICK_ROUNDS = 5, 1
 #: Seconds a slow sink waits on each write.
