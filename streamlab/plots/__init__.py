@@ -9,6 +9,7 @@ from streamlab.plots.fraud import alert_latency, money_at_stake, swipe_map
 from streamlab.plots.panes import panes_chart, panes_tradeoff
 from streamlab.plots.schemas import dead_letter_reasons, validation_dataflow
 from streamlab.plots import charging
+from streamlab.plots import live
 
 #: The course's plot style: ``plt.style.use(streamlab.plots.STYLE)`` at the top of a lesson.
 STYLE = str(Path(__file__).with_name("course.mplstyle"))
