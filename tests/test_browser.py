@@ -179,6 +179,13 @@ INSPECT = """
 }
 """
 
+SHOW_LIVE = """
+() => {
+  const img = document.querySelector('.jp-OutputArea-output img.jupyter-widgets');
+  if (img) img.scrollIntoView({block: 'center'});
+}
+"""
+
 
 def wrong_answer(notebook: str) -> str | None:
     """A cell calling the notebook's first check with an answer that is wrong for any exercise."""
@@ -236,6 +243,10 @@ def seen(tools, lab, request) -> dict[str, dict]:
                     page.screenshot(path=shots / f"{stem}-end.png")
                     page.evaluate("() => window.jupyterapp.shell.currentWidget.content.scrollToItem(0)")
                     page.screenshot(path=shots / f"{stem}-top.png")
+                    if result["frames"]:  # the live view's last frame, as the learner sees it
+                        page.evaluate(SHOW_LIVE)
+                        page.wait_for_timeout(500)
+                        page.screenshot(path=shots / f"{stem}-live.png")
                     results[name] = result
                     page.close()
                     del running[name]
