@@ -82,7 +82,8 @@ list right answers in several forms and wrong ones, as ``tests/test_exercises_le
 Here is an input where your answer differs: with values [30] and limit 30
 your answer is 1; it should be 0.
 >>> import numpy as np
->>> ex.compare(lambda values, limit: np.int64(count_big(values, limit)))  # a numpy count is a count
+>>> [answer for _, answer in ex.compare(lambda values, limit: np.int64(count_big(values, limit)))]  # a count
+[2.0]
 """
 
 from __future__ import annotations
@@ -502,8 +503,10 @@ class Exercise:
             return Raised(type(cause), str(cause)[:200])
         return self.meaning(answer, case)
 
-    def first_difference(self, fn: Callable[..., Any]) -> tuple[list[Case], list[Any]] | None:
-        """Every case and ``fn``'s answers up to the first that differs from the solution's; None if all agree.
+    def first_difference(self, fn: Callable[..., Any]) -> tuple[list[Case], list[Any], bool]:
+        """Every case and ``fn``'s answers up to the first that differs from the solution's (all when none does).
+
+        The flag says whether one differs.
 
         Hidden state is looked for first: the cases before the difference (or
         the first few, when there is none) are run again, and an answer that
@@ -516,11 +519,11 @@ class Exercise:
             got = self.outcome(fn, case)
             if not self.same(got, want):
                 self._same_again(fn, cases[: i + 1], [*answers, got])
-                return cases, [*answers, got]
+                return cases, [*answers, got], True
             answers.append(got)
         # In reverse order: what a call left behind meets the cases it did not come from.
         self._same_again(fn, cases[: self.rerun][::-1], answers[: self.rerun][::-1])
-        return None
+        return cases, answers, False
 
     def _same_again(self, fn: Callable[..., Any], cases: list[Case], answers: list[Any]) -> None:
         """Run the cases again: an answer that changed means the function keeps something between calls."""
@@ -559,18 +562,20 @@ class Exercise:
                 chunk //= 2
         return case.with_items(items)
 
-    def compare(self, fn: Callable[..., Any]) -> None:
+    def compare(self, fn: Callable[..., Any]) -> list[tuple[Case, Any]]:
         """Raise :class:`Mistake` showing the smallest input found where ``fn`` and the solution differ.
+
+        When they agree on every case, return each case with ``fn``'s answer on
+        it (in normal form), for a check that proves something more with them.
 
         A known mistake's hint comes with it only when the mistake explains the
         learner's answers: its model gives them on the shrunk case, on every case
         up to the first that differed and on ``evidence`` cases after it (or
         its ``when`` test holds on the shrunk case and on the first that differed).
         """
-        found = self.first_difference(fn)
-        if found is None:
-            return
-        cases, answers = found
+        cases, answers, differs = self.first_difference(fn)
+        if not differs:
+            return list(zip(cases, answers))
         first = len(answers) - 1
         case = self.shrink(fn, cases[first])
         got, want = self.outcome(fn, case), self.outcome(self.solution, case)
@@ -587,9 +592,19 @@ class Exercise:
         for mistake in self.known:
             evidence = ([case, cases[first]] if mistake.when is not None
                         else [case, cases[first], *cases[: first + 1 + self.evidence]])
+            if mistake.model is not None and not self._wrong_there(mistake, case):
+                continue  # the mistake's model is right on the case shown: it explains nothing there
             if all(explained(mistake, c) for c in evidence):
                 raise Mistake(f"{mistake.hint} For example, {example}")
         raise Mistake(f"Here is an input where your answer differs: {example}")
+
+    def _wrong_there(self, mistake: Known, case: Case) -> bool:
+        """Is the mistake's model wrong on this case, as its own comparison sees it?"""
+        try:
+            modelled = self.outcome(mistake.model, case)  # type: ignore[arg-type]
+        except Mistake:
+            return False
+        return not (mistake.same or self.same)(modelled, self.outcome(self.solution, case))
 
     def _explains(self, mistake: Known, got: Any, case: Case) -> bool:
         """Does the mistake explain the learner's answer ``got`` on this case?"""
