@@ -69,7 +69,7 @@ def test_cut_the_pile_accepts_correct_variants(variant):
 @pytest.mark.parametrize("wrong, hint", [
     (lambda s, m: [e for e in take(s, 5000) if e.event_time < s.start + timedelta(minutes=m)], "*happened*"),
     (lambda s, m: arrived_before(s, s.start + timedelta(seconds=m)), "seconds after the start"),
-    (lambda s, m: take(s, m * 60 * 2), "fixed number of sales"),
+    (lambda s, m: take(s, m * 60 * 2), "a fixed number of sales does that"),
     (lambda s, m: list(itertools.takewhile(lambda e: e.arrival_time <= s.start + timedelta(minutes=m), s)),
      "exactly at the cut"),
     (lambda s, m: arrived_before(s, COURSE_START + timedelta(minutes=m)), "does not move with the pipe"),
@@ -414,3 +414,54 @@ def test_settled_at_accepts_correct_variants(variant):
 ])
 def test_settled_at_refuses_wrong_answers_with_their_hint_or_a_case(wrong, hint):
     refused(lesson01.settled_at(wrong), hint)
+
+
+# -- more wrong answers, written for the checks that compare with the solution ---------------------
+
+def cut_from_the_first_sale(sales, minutes):
+    """Counts the minutes from the first sale's arrival, not from the pipe's start."""
+    first = next(iter(sales)).arrival_time
+    return list(itertools.takewhile(lambda e: e.arrival_time < first + timedelta(minutes=minutes), sales))
+
+
+def whole_euro_sums(state, sale):
+    if missing(sale.value):
+        return state, state
+    count, total, low, high = state or (0, 0, math.inf, -math.inf)
+    state = (count + 1, int(total + sale.value), min(low, sale.value), max(high, sale.value))
+    return state, state
+
+
+def zero_is_no_min_yet(state, sale):
+    """Takes a min of 0 for 'no min yet': a store whose sales went through 0 € forgets it."""
+    if missing(sale.value):
+        return state, state
+    count, total, low, high = state or (0, 0.0, 0.0, 0.0)
+    low = sale.value if not low else min(low, sale.value)
+    high = sale.value if not count else max(high, sale.value)
+    state = (count + 1, total + sale.value, low, high)
+    return state, state
+
+
+def after_the_first_away(summary, key, within):
+    rows = summary.updates[summary.updates["key"] == key].reset_index(drop=True)
+    away = (rows["mean"] - rows["mean"].iloc[-1]).abs() > within
+    return rows["known_at"].iloc[int(away.idxmax()) + 1 if away.any() else 0]
+
+
+def against_the_average_mean(summary, key, within):
+    rows = summary.updates[summary.updates["key"] == key].reset_index(drop=True)
+    away = (rows["mean"] - rows["mean"].mean()).abs() > within
+    return rows["known_at"].iloc[away[away].index[-1] + 1 if away.any() and away[away].index[-1] + 1 < len(rows) else 0]
+
+
+@pytest.mark.parametrize("check, wrong, hint", [
+    (lesson01.cut_the_pile, cut_from_the_first_sale, "another moment than the pipe's start"),
+    (lesson01.running_summary, whole_euro_sums, DIFFERS),
+    (lesson01.running_summary, zero_is_no_min_yet, DIFFERS),
+    (lesson01.settled_at, after_the_first_away, DIFFERS),
+    (lesson01.settled_at, against_the_average_mean, DIFFERS),
+])
+def test_more_wrong_answers_are_refused_with_a_case(check, wrong, hint):
+    feedback = refused(check(wrong), hint)
+    assert "it should be" in feedback.message

@@ -170,8 +170,9 @@ CUT = Exercise(
                 lambda e: e.arrival_time <= s.start + timedelta(minutes=m), s)),
         ),
         Known(
-            "your pile holds sales that arrived long after the cut: you took a fixed number of sales. The pile "
-            "must hold every sale that arrived before the cut, however many that is: cut by time, not by count.",
+            "your pile holds sales that arrived long after the cut: a fixed number of sales does that, and so do "
+            "minutes counted from another moment than the pipe's start. The pile must hold every sale that arrived "
+            "in the first minutes of the pipe, however many that is: cut by time, not by count.",
             when=_after_every_sale,
         ),
     ),
@@ -419,8 +420,22 @@ def _running_cases() -> Iterator[Case]:
     for n in (0, 1, *(rng.randint(2, 10) for _ in range(24))):
         # All-negative, all-positive and mixed stores; amounts missing (None and NaN), zero, huge.
         yield Case((events(rng, n, keys=rng.randint(1, 4), typical=rng.choice(signs), special=0.35,
-                           values=(None, float("nan"), 0.0, -1e9, 1e9, 0.125)),))
+                           values=(None, float("nan"), 0.0, 0.0, -1e9, 1e9, 0.125)),))
     yield Case(([Event("solo", 12.5, t, t)],), "a single sale")
+
+    def at(seconds: float) -> datetime:
+        return t + timedelta(seconds=seconds)
+
+    # Hand-made: negative and zero amounts, None and NaN before and between sales, a store whose first sales are
+    # missing, a min passing through 0.
+    yield Case(([
+        Event("cold", -3.0, at(1), at(1)), Event("cold", -1.5, at(2), at(2)), Event("cold", -7.25, at(3), at(3)),
+        Event("flat", 0.0, at(4), at(4)), Event("late-start", None, at(5), at(5)),
+        Event("late-start", float("nan"), at(6), at(6)), Event("late-start", 4.0, at(7), at(7)),
+        Event("cold", float("nan"), at(8), at(8)), Event("flat", None, at(9), at(9)), Event("flat", 0.0, at(10), at(10)),
+        Event("warm", 2.0, at(11), at(11)), Event("warm", 0.0, at(12), at(12)), Event("warm", 5.0, at(13), at(13)),
+        Event("cold", -2.0, at(14), at(14)),
+    ],), "hand-made edge cases")
     noisy = pipe(seed=1, rate=2.0, keys=5, missing=0.02)
     yield Case((arrived_before(noisy, noisy.start + timedelta(minutes=10)),), "the lesson's noisy pipe")
     yield Case((take(pipe(seed=37, rate=4.0, keys=40, missing=0.05), 1500),), "a fresh pipe of 40 stores")
