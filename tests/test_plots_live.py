@@ -1,6 +1,7 @@
 """The live view: paced by the simulated clock, deterministic frames, stops cleanly, leaves nothing running."""
 
 import threading
+import time
 from datetime import timedelta
 
 import matplotlib.pyplot as plt
@@ -106,3 +107,45 @@ def test_the_batch_answer_appears_only_when_the_pile_closes():
     view.draw(view.moments[-1])
     assert all(line.get_visible() for line in dotted)
     view.close()
+
+
+def test_a_kernel_interrupt_stops_a_playing_view_and_leaves_nothing_running():
+    # A real kernel, as in JupyterLab: the ■ button sends it SIGINT while the view plays.
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        def run(code: str, timeout: float = 60) -> dict:
+            reply = client.execute_interactive(code, timeout=timeout, output_hook=lambda msg: None)
+            return reply["content"]
+
+        assert run("import threading, matplotlib.pyplot as plt\n"
+                    "from datetime import timedelta\n"
+                    "from streamlab import stream\n"
+                    "from streamlab.events import COURSE_START as T, Event\n"
+                    "from streamlab.panes import Delay\n"
+                    "from streamlab.plots import live\n"
+                    "from streamlab.windows import Tumbling\n"
+                    "trace = [Event('a', 1.0, T + timedelta(seconds=s), T + timedelta(seconds=s + 1)) for s in range(40)]\n"
+                    "view = live.windows_closing(trace, stream.panes(trace, Tumbling(10, align_to=T), watermark=Delay(5)))\n"
+                    # A first view played to its end: pyzmq starts its own thread (for zero-copy sends of
+                    # the frames) once per process; what a stopped view may not leave is anything more.
+                    "live.windows_closing(trace[:3], stream.panes(trace[:3], Tumbling(10, align_to=T))).play(1e6)\n"
+                    "before = threading.enumerate()")["status"] == "ok"
+        msg_id = client.execute("view.play(speed=1)")  # 40 simulated seconds: 40 real seconds unless stopped
+        while True:  # the view is on the page: playing has begun
+            msg = client.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "display_data":
+                break
+        time.sleep(2)
+        manager.interrupt_kernel()
+        reply = client.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "ok"  # stopped quietly, no traceback
+        check = run("assert 0 < view.shown < len(view.moments), view.shown\n"
+                    "assert threading.enumerate() == before, threading.enumerate()\n"
+                    "assert view.figure.number not in plt.get_fignums(), (view.figure.number, plt.get_fignums())")
+        assert check["status"] == "ok", check
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
