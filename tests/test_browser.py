@@ -214,7 +214,8 @@ def seen(tools, lab, request) -> dict[str, dict]:
     shots = Path(tempfile.mkdtemp(prefix="streamlab-screenshots-"))
     print(f"\nscreenshots of every notebook in JupyterLab: {shots}")
     todo = [item.callspec.params["name"] for item in request.session.items
-            if item.module is request.module and hasattr(item, "callspec")]
+            # Doctests and notebooks' cells collected alongside have no module: only this file's tests count.
+            if getattr(item, "module", None) is request.module and hasattr(item, "callspec")]
     results: dict[str, dict] = {}
     args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
     with sync_playwright() as p:
