@@ -151,3 +151,18 @@ def test_batch_size_has_bounds(batch_size, message):
 def test_items_that_are_not_events_are_named_even_none():
     with pytest.raises(TypeError, match="events must be Events, got NoneType None"):
         stream.summarize([*take(pipe(seed=1), 3), None])
+
+
+def test_after_several_workers_ran_in_this_process_a_failing_step_still_prints_nothing(capfd):
+    # Regression: once cluster_main has run, bytewax prints a failing step's Python traceback through
+    # sys.stderr (a notebook's cell) instead of a Rust panic notice on descriptor 2.
+    from datetime import timedelta
+
+    from streamlab import ev
+
+    f = ev.fleet(seed=1, chargers=5, sites=2)
+    stream.charging(f, until=f.start + timedelta(minutes=2), workers=2)
+    with pytest.raises(StreamError, match="step 'boom' raised ZeroDivisionError"):
+        run(lambda events: op.map("boom", events, lambda e: 1 / 0), pipe(seed=1), limit=3)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""

@@ -16,6 +16,7 @@ be bounded by ``limit`` or ``until``, so a cell can never hang on it.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import os
 import sys
@@ -286,10 +287,15 @@ def quiet_rust_errors() -> Iterator[None]:
         sys.stderr.flush()
     saved = os.dup(2)
     caught = tempfile.TemporaryFile()
+    # Once cluster_main has run in this process, bytewax prints a failing step's Python traceback
+    # through sys.stderr (a notebook's own stream, not descriptor 2): catch that too.
+    python_stderr, said = sys.stderr, io.StringIO()
     try:
         os.dup2(caught.fileno(), 2)
+        sys.stderr = said
         yield
     finally:
+        sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
         if before is None:
@@ -297,22 +303,46 @@ def quiet_rust_errors() -> Iterator[None]:
         else:
             os.environ["RUST_BACKTRACE"] = before
         caught.seek(0)
-        rest = _without_panics(caught.read().decode("utf-8", "replace"))
+        rest = _without_panics(caught.read().decode("utf-8", "replace")) + _without_panics(said.getvalue())
         caught.close()
-        if rest:
+        if rest.strip():  # a blank line bytewax leaves after its notice is no output either
             sys.stderr.write(rest)
 
 
 def _without_panics(text: str) -> str:
-    r"""``text`` without Rust panic notices: from "thread '…' panicked at" to the RUST_BACKTRACE note.
+    r"""``text`` without bytewax's error notices: Rust panics, and the Python traceback it prints instead.
+
+    A panic notice runs from "thread '…' panicked at" to the RUST_BACKTRACE note.
+    Once ``cluster_main`` has run in a process (several workers in one process),
+    bytewax prints a failing step's whole Python traceback instead, ending with
+    its own ``BytewaxRuntimeError``: that goes too. Anything else is kept.
 
     >>> _without_panics("thread '<unnamed>' panicked at src/operators.rs:198:33:\nBox<dyn Any>\n"
     ...                 "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\nkept\n")
     'kept\n'
+    >>> _without_panics("Traceback (most recent call last):\n  File \"x\", line 1\nZeroDivisionError: division by zero\n\n"
+    ...                 "The above exception was the direct cause of the following exception:\n\n"
+    ...                 "bytewax.errors.BytewaxRuntimeError: (src/operators.rs:206:80): error\nkept\n")
+    'kept\n'
+    >>> _without_panics("Traceback (most recent call last):\nValueError: a learner's own\n")
+    "Traceback (most recent call last):\nValueError: a learner's own\n"
     """
     kept: list[str] = []
     skipping = after_note = False
-    for line in text.splitlines(keepends=True):
+    held: list[str] | None = None  # a Python traceback being read: dropped if it is bytewax's
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if held is not None:
+            held.append(line)
+            if line.startswith("bytewax.errors.BytewaxRuntimeError:"):
+                following = "".join(lines[i + 1:i + 3])
+                if not following.startswith("\nThe above exception"):
+                    held = None  # bytewax's own traceback, whole: drop it, and the blank line after it
+                    after_note = True
+            continue
+        if line.startswith("Traceback (most recent call last):"):
+            held = [line]
+            continue
         if line.startswith("thread '") and "panicked at" in line:
             skipping = True
         if skipping:
@@ -324,4 +354,6 @@ def _without_panics(text: str) -> str:
             continue
         after_note = False
         kept.append(line)
+    if held is not None:
+        kept += held  # a traceback that is not bytewax's: the learner's own output
     return "".join(kept)
