@@ -113,6 +113,19 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} s ({min(values):.2f}–{max(values):.2f})"
 
 
+def _growth(label: str, memory: dict[int, float]) -> list[str]:
+    """A Markdown table of peak memory by size, with the growth from the smallest size to the largest.
+
+    >>> _growth("stream", {10_000: 110.0, 1_000: 100.0})[-1]
+    '| stream | 100 | 110 | 1.10× |'
+    """
+    sizes = sorted(memory)
+    return ["| driver | " + " | ".join(f"{s:,} messages" for s in sizes) + " | growth |",
+            "|---|" + "---|" * (len(sizes) + 1),
+            f"| {label} | " + " | ".join(f"{memory[s]:,.0f}" for s in sizes)
+            + f" | {memory[sizes[-1]] / memory[sizes[0]]:.2f}× |"]
+
+
 def report(quick: bool = False) -> str:
     """Measure and return the Markdown tables (tiny sizes with ``quick``)."""
     rounds = QUICK_ROUNDS if quick else ROUNDS
@@ -134,30 +147,14 @@ def report(quick: bool = False) -> str:
     sizes = QUICK_SIZES if quick else SIZES
     memory = {size: peak_rss_mib(size) for size in sizes}
     baseline = peak_rss_mib(0)
-    lines += [
-        "",
-        "### Lesson 06: peak memory of a fresh process streaming the fleet",
-        "",
-        f"MiB; {baseline:.0f} MiB after imports alone:",
-        "",
-        "| driver | " + " | ".join(f"{s:,} messages" for s in sizes) + " | growth |",
-        "|---|" + "---|" * (len(sizes) + 1),
-        "| stream.charging_flow | " + " | ".join(f"{memory[s]:,.0f}" for s in sizes)
-        + f" | {memory[sizes[-1]] / memory[sizes[0]]:.2f}× |",
-    ]
     # Back-pressure: a sink that pauses on every write slows the whole dataflow down; the source is read
     # no faster than the sink writes, so nothing piles up between them.
     slow_sizes = sizes[0] // 4, sizes[0]
     slow = {size: peak_rss_mib(size, SLOW_SINK) for size in slow_sizes}
-    lines += [
-        "",
-        f"The same with a slow sink ({SLOW_SINK * 1000:g} ms per write):",
-        "",
-        "| driver | " + " | ".join(f"{s:,} messages" for s in slow_sizes) + " | growth |",
-        "|---|" + "---|" * (len(slow_sizes) + 1),
-        "| stream.charging_flow, slow sink | " + " | ".join(f"{slow[s]:,.0f}" for s in slow_sizes)
-        + f" | {slow[slow_sizes[-1]] / slow[slow_sizes[0]]:.2f}× |",
-    ]
+    lines += ["", "### Lesson 06: peak memory of a fresh process streaming the fleet", "",
+              f"MiB; {baseline:.0f} MiB after imports alone:", "", *_growth("stream.charging_flow", memory),
+              "", f"The same with a slow sink ({SLOW_SINK * 1000:g} ms per write):", "",
+              *_growth("stream.charging_flow, slow sink", slow)]
     return "\n".join(lines) + "\n"
 
 
