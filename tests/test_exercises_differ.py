@@ -24,6 +24,7 @@ from streamlab.exercises.differ import (
     events,
     learner_dataflow,
     meaning,
+    resuming,
     run_flow,
     same,
     show,
@@ -199,3 +200,76 @@ def test_a_learners_dataflow_that_raises_becomes_a_hint_with_its_cause():
 def test_learner_dataflow_passes_other_errors_through():
     with pytest.raises(KeyError), learner_dataflow():
         raise KeyError("not a dataflow's")
+
+
+# -- a mapper resumed from snapshots of its state ------------------------------------------------------
+
+def running_counts(state, sale):
+    """Right: the count per key, the state changed in place."""
+    state = state if state is not None else {"n": 0}
+    state["n"] += 1
+    return state, (sale.key, state["n"])
+
+
+def counts_kept_outside():
+    """Per key, in a dict outside the function, set up afresh at each key's first sale: right on every run."""
+    outside = {}
+
+    def mapper(state, sale):
+        if state is None:
+            outside[sale.key] = 0
+        outside[sale.key] += 1
+        return True, (sale.key, outside[sale.key])
+
+    return mapper
+
+
+def run_keyed(mapper, pile):
+    """``mapper`` as op.stateful_map runs it, per key, in a plain loop."""
+    states, out = {}, []
+    for sale in pile:
+        state, answer = mapper(states.get(sale.key), sale)
+        states[sale.key] = state
+        out.append(answer)
+    return out
+
+
+COUNTS = Exercise(
+    solution=running_counts,
+    cases=lambda: [Case((events(random.Random(seed), n=12, keys=2),)) for seed in range(3)],
+    call=lambda fn, case: run_keyed(resuming(fn, show_items=show_events), list(case.args[0])),
+    describe=lambda case: f"with {show_events(case.args[0])}",
+    resume=3,
+)
+
+
+def test_a_mapper_resumed_from_its_snapshots_must_repeat_itself():
+    pile = events(random.Random(4), n=40, keys=3)
+    assert run_keyed(resuming(running_counts), pile) == run_keyed(running_counts, pile)  # in place: still right
+    with pytest.raises(Mistake, match="resumed from a snapshot of its state"):
+        run_keyed(resuming(counts_kept_outside()), pile)
+    assert run_keyed(counts_kept_outside(), pile) == run_keyed(running_counts, pile)  # right on every run
+
+
+def test_an_answer_read_once_is_read_for_the_replay_and_passed_on_and_a_non_pair_passes_through():
+    pile = events(random.Random(5), n=9, keys=1)
+    as_generator = resuming(lambda state, sale: ((state or 0) + 1, (x for x in [sale.key])))
+    assert run_keyed(as_generator, pile) == [[pile[0].key]] * 9
+    assert resuming(lambda state, sale: "not a pair")(None, pile[0]) == "not a pair"
+
+
+def test_a_check_compares_the_answers_first_and_resumes_only_when_every_answer_is_right():
+    assert COUNTS.compare(running_counts)
+    with pytest.raises(Mistake, match="resumed from a snapshot of its state") as kept_outside:
+        COUNTS.compare(counts_kept_outside())
+    assert "Resumed from its state before" in kept_outside.value.message
+    outside = {}
+
+    def off_by_one_and_kept_outside(state, sale):  # wrong answers on every run: said as such, not as a resumed run
+        if state is None:
+            outside[sale.key] = 0
+        outside[sale.key] += 1
+        return True, (sale.key, outside[sale.key] - 1)
+
+    with pytest.raises(Mistake, match="Here is an input where your answer differs"):
+        COUNTS.compare(off_by_one_and_kept_outside)

@@ -307,6 +307,25 @@ def emits_the_old_state(state, sale):
     return (count + 1, total + sale.value, min(low, sale.value), max(high, sale.value)), state
 
 
+def totals_outside_reset_by_a_new_store():
+    """Kept outside the state, set up afresh at a store's first sale: right on every run, wrong when resumed."""
+    table = {}
+
+    def running(state, sale):
+        if missing(sale.value):
+            return state, state
+        if state is None:
+            table[sale.key] = [0, 0.0, math.inf, -math.inf]
+        t = table[sale.key]
+        t[0] += 1
+        t[1] += sale.value
+        t[2] = min(t[2], sale.value)
+        t[3] = max(t[3], sale.value)
+        return tuple(t), tuple(t)
+
+    return running
+
+
 def min_and_max_rounded(state, sale):
     state, answer = solution(state, sale)
     return state, answer and (answer[0], answer[1], round(answer[2], 2), round(answer[3], 2))
@@ -315,6 +334,7 @@ def min_and_max_rounded(state, sale):
 @pytest.mark.parametrize("wrong, hint", [
     (one_total_for_every_store(), "it keeps something outside the state"),
     (totals_in_a_dict_by_store(), "it keeps something outside the state"),
+    (totals_outside_reset_by_a_new_store(), "resumed from a snapshot of its state"),
     (state_not_returned, "never grow past one sale"),
     (emits_the_old_state, "not the one from before it"),
     (starting_from((0, 0.0, math.inf, 0.0)), "your max starts at 0"),

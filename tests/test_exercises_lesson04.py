@@ -821,11 +821,13 @@ def test_dropped_contribution_refuses_more_wrong_answers(wrong, hint):
 def windows_with(*, late_total=True, keep=True, stamp=lambda sale, start, length: sale.arrival_time, gone="<=",
                  kept_outside=None):
     """The solution with one change: the late total not updated, closed windows not kept, another emitted_at,
-    expired windows compared with <, or the closed windows kept in a dict outside the state."""
+    expired windows compared with <, or each store's closed windows kept in a dict outside the state."""
     def mapper(state, sale, length, delay, allowed, align_to):
         watermark, open_windows, kept = state or (None, {}, {})
         if kept_outside is not None:
-            kept = kept_outside  # one dict for every store, and for every run
+            if state is None:  # set up afresh at a store's first sale: every run is right, a resumed one is not
+                kept_outside[sale.key] = {}
+            kept = kept_outside[sale.key]
         start = align_to + (sale.event_time - align_to) // length * length
         out = []
         expired = {"<=": lambda s: s + length + allowed <= watermark, "<": lambda s: s + length + allowed < watermark,
@@ -856,6 +858,7 @@ def windows_with(*, late_total=True, keep=True, stamp=lambda sale, start, length
     (windows_with(stamp=lambda sale, start, length: start + length), DIFFERS),
     (windows_with(gone="<"), "beyond allowed lateness"),
     (windows_with(gone="never"), DIFFERS),  # allowed lateness ignored: closed windows kept for ever
+    (windows_with(kept_outside={}), "resumed from a snapshot of its state"),
 ])
 def test_late_answers_refuses_more_wrong_answers(wrong, hint):
     assert_hint(lesson04.late_answers(wrong), hint)

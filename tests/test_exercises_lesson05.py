@@ -706,7 +706,20 @@ def drops_the_history_on_quiet_purchases(history, purchase, card_table):
     return (history if alerts else None), alerts
 
 
+def histories_kept_outside():
+    """Each card's history in a dict outside, set up afresh at its first purchase: the state is only a marker."""
+    histories = {}
+
+    def mapper(history, purchase, card_table):
+        if history is None:
+            histories[purchase.card] = CardHistory()
+        return purchase.card, decide(purchase, card_table.get(purchase.card), histories[purchase.card])[0]
+
+    return mapper
+
+
 @pytest.mark.parametrize("wrong, hint", [
+    (histories_kept_outside(), "resumed from a snapshot of its state"),
     (fresh_history_every_time, "the history is not remembered after the check"),
     (first_alert_only, DIFFERS),
     (profile_of_another_card(), DIFFERS),

@@ -24,7 +24,10 @@ tuple, a Series as a mapping, and, where order does not matter, as a bag
 is run again and must give the same answer as the first time; when all agree,
 the first :attr:`Exercise.rerun` cases are run again in reverse order; and a
 counterexample is shown only after the learner's function gave it twice in a
-row (else the hint says it keeps something between calls).
+row (else the hint says it keeps something between calls). A ``stateful_map``
+mapper wrapped by :func:`resuming` is also resumed from snapshots of its state,
+as bytewax resumes after a crash, which shows state kept outside it even when
+every run is right.
 
 **Writing a check with it** (lessons 06-09 do the same): describe the exercise
 once, at module level, then call :meth:`Exercise.compare` in the check::
@@ -89,6 +92,7 @@ your answer is 1; it should be 0.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import dataclasses
 import datetime as dt
@@ -115,6 +119,7 @@ __all__ = [
     "fresh",
     "learner_dataflow",
     "meaning",
+    "resuming",
     "run_flow",
     "same",
     "show",
@@ -400,6 +405,126 @@ def run_flow(
         return stream.run(build, list(events), **run)["out"]
 
 
+# -- state kept outside the state: resuming from a snapshot --------------------------------------------
+
+RESUME_HINT = (
+    "resumed from a snapshot of its state, as bytewax resumes a dataflow after a crash, your mapper answered "
+    "differently from the first time: it keeps something outside the state it is handed (a variable outside the "
+    "function, changed as it goes), which a snapshot does not hold and a fresh process would not have. Everything it "
+    "remembers must be in that state"
+)
+
+
+@dataclass
+class _Resumable:
+    """What bytewax keeps for a key when a mapper runs under :func:`resuming`: the mapper's state and its recent calls."""
+
+    state: Any
+    calls: int = 0
+    #: The state before the first call since the last replay, as a snapshot holds it (or None: nothing to replay).
+    snapshot: tuple[Any] | None = None
+    #: The calls since then: their arguments after the state, and the answer each gave.
+    past: list[tuple[tuple, Any]] = field(default_factory=list)
+
+    def __deepcopy__(self, memo: dict) -> _Resumable:
+        # bytewax snapshots every changed key's state at each epoch: copy the mapper's state, share the record of
+        # calls (never changed once written), or the copies cost more than the whole check.
+        return _Resumable(copy.deepcopy(self.state, memo), self.calls, self.snapshot, list(self.past))
+
+
+#: Whether :func:`resuming` replays: off while :meth:`Exercise.compare` compares answers, on in its last stage.
+_RESUME: contextvars.ContextVar[bool] = contextvars.ContextVar("resume", default=True)
+
+
+def _snapshot(state: Any) -> tuple[Any] | None:
+    # bytewax snapshots a key's state with copy.deepcopy: the same copy is what a resumed run starts from.
+    try:
+        return (copy.deepcopy(state),)
+    except Exception:  # a state that cannot be copied cannot be resumed either: nothing to compare
+        return None
+
+
+def _read(answer: Any) -> Any:
+    # A generator can be read only once: read it here, for the replay and for bytewax alike.
+    return list(answer) if isinstance(answer, Iterator) else answer
+
+
+def resuming(
+    mapper: Callable[..., Any],
+    *,
+    hint: str = RESUME_HINT,
+    show_items: Callable[[list[Any]], str] = lambda items: f"these {len(items)} items: {items!r:.200}",
+) -> Callable[..., Any]:
+    """A ``stateful_map`` mapper that also resumes, now and then, from a snapshot of its state, and must repeat itself.
+
+    After a crash, bytewax gives each key's mapper the state of the last
+    snapshot (a deep copy) and replays what came after it, in a fresh process
+    or in the same one. A mapper that keeps anything outside its state (a dict
+    outside the function, set up when its state is None) then answers
+    differently, although every single run, and every run twice, is right.
+    Wrapped, at each power of two of a key's calls the mapper is resumed from
+    the snapshot taken half as many calls before and given the same items
+    again; the first answer that differs raises :class:`Mistake` with ``hint``
+    and the items replayed (``show_items`` shows them). It costs about twice
+    the calls. The wrapper's state is its own (the mapper's inside it); an
+    answer that is not a pair is passed through, for the check's own message.
+
+    Inside :meth:`Exercise.compare` it replays only in the last stage, once
+    every answer is right (``Exercise.resume`` cases): a replay changes what a
+    mapper keeps outside, so the answers are compared first, unchanged, and a
+    mistake that has its own hint gets it.
+
+    >>> outside = {}
+    >>> def count(state, sale):                       # the count kept outside the state
+    ...     outside["n"] = (outside["n"] if state else 0) + 1
+    ...     return True, outside["n"]
+    >>> mapper, state = resuming(count, show_items=lambda items: f"{items}"), None
+    >>> try:
+    ...     for sale in "abc":
+    ...         state, answer = mapper(state, sale)
+    ... except Mistake as mistake:
+    ...     print(mistake.message.split(". Resumed")[1])
+     from its state before ['b']
+    it answered 3 to the last one, where it had answered 2 the first time.
+    """
+    def replay(snapshot: Any, past: list[tuple[tuple, Any]]) -> None:
+        state = copy.deepcopy(snapshot)
+        for n, (args, want) in enumerate(past, 1):
+            try:
+                state, answer = mapper(state, *args)
+                got = meaning(_read(answer))
+            except Exception as error:  # it raised where it had answered: a difference like any other
+                got = Raised(type(error), str(error)[:200])
+            if not same(got, want):
+                items = [a[0] for a, _ in past[:n]]
+                # Said at once: the replay has changed whatever is kept outside, so later answers mean nothing.
+                raise Mistake(f"{hint}. Resumed from its state before {show_items(items)}\n"
+                              f"it answered {show(got)} to the last one, where it had answered {show(want)} "
+                              "the first time.")
+
+    def resumed(kept: Any, *args: Any) -> Any:
+        if not _RESUME.get():  # the same for a whole run: the state is then the mapper's own
+            return mapper(kept, *args)
+        if not isinstance(kept, _Resumable):
+            kept = _Resumable(kept)
+        # Only the state a replay starts from is copied (about log2 of the calls): copying every state costs more
+        # than the mapper.
+        snapshot = _snapshot(kept.state) if not kept.past else kept.snapshot
+        out = mapper(kept.state, *args)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            return out
+        state, answer = out[0], _read(out[1])
+        kept.state, kept.calls, kept.snapshot = state, kept.calls + 1, snapshot
+        if snapshot is not None:
+            kept.past.append((args, meaning(answer)))
+        if kept.past and kept.calls & (kept.calls - 1) == 0:  # a power of two: replay the calls since the last one
+            replay(snapshot[0], kept.past)
+            kept.past = []
+        return kept, answer
+
+    return resumed
+
+
 # -- the comparison ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -478,6 +603,9 @@ class Exercise:
     evidence: int = EVIDENCE
     #: How many of the first cases are run again when every answer is right (see :data:`RERUN`).
     rerun: int = RERUN
+    #: How many of the first cases are run once more when every answer is right, for a mapper wrapped by
+    #: :func:`resuming` to resume from snapshots of its state (0: the exercise has no such mapper).
+    resume: int = 0
     #: The cases and the solution's outcome on each, computed once (the learner gets copies, never these).
     _solved: list[tuple[Case, Any]] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -573,9 +701,19 @@ class Exercise:
         up to the first that differed and on ``evidence`` cases after it (or
         its ``when`` test holds on the shrunk case and on the first that differed).
         """
-        cases, answers, differs = self.first_difference(fn)
-        if not differs:
-            return list(zip(cases, answers))
+        token = _RESUME.set(False)  # answers first; a replay would change what a mapper keeps outside its state
+        try:
+            cases, answers, differs = self.first_difference(fn)
+            if differs:
+                self._explain(fn, cases, answers)
+        finally:
+            _RESUME.reset(token)
+        for case in cases[: self.resume]:  # every answer right: now resumed from snapshots (see resuming)
+            self.outcome(fn, case)
+        return list(zip(cases, answers))
+
+    def _explain(self, fn: Callable[..., Any], cases: list[Case], answers: list[Any]) -> None:
+        """Raise :class:`Mistake` for the first case that differs: shrunk, shown, with a known hint if one explains it."""
         first = len(answers) - 1
         case = self.shrink(fn, cases[first])
         got, want = self.outcome(fn, case), self.outcome(self.solution, case)

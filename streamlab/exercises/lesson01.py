@@ -39,7 +39,7 @@ import pandas as pd
 from streamlab import stream
 from streamlab.events import COURSE_START, Event, Pipe, arrived_before, pipe, take, to_frame
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import Case, Exercise, Known, Raised, bag, events, same, show_events, show_time
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, bag, events, resuming, same, show_events, show_time
 from streamlab.summary import OVERALL, Stats, Summary, reject_reason
 
 __all__ = ["BIG_SALE", "big_sales_batch", "big_sales_flow", "cut_the_pile", "running_summary", "settled_at"]
@@ -340,8 +340,10 @@ class _NotAPair(Exception):
 
 def _run_running(fn: Callable[..., Any], case: Case) -> list[tuple[str, Any]]:
     """Run a mapper in a real bytewax dataflow: per store, one ``op.stateful_map`` step."""
+    resumed = resuming(fn, show_items=show_events)
+
     def mapper(state: Any, sale: Event) -> Any:
-        out = fn(state, sale)
+        out = resumed(state, sale)
         if not (isinstance(out, tuple) and len(out) == 2):
             raise _NotAPair(out)
         return out
@@ -457,6 +459,7 @@ RUNNING = Exercise(
     meaning=_per_store,
     describe=lambda case: f"with {show_events(case.args[0])}",
     show=_show_running,
+    resume=100,  # every case, resumed from snapshots at the end: totals kept outside the state show then
     state_hint=(
         "run twice over the same sales, your mapper gave different answers: it keeps something outside the state "
         "stateful_map hands it (a variable outside the function), which every store shares and which lives on from "

@@ -47,7 +47,7 @@ import pandas as pd
 from streamlab import batch, stream
 from streamlab.events import COURSE_START, Event, Pipe, arrived_before, pipe, to_frame
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import Case, Exercise, Known, Raised, bag, same, show_events, show_time
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, bag, resuming, same, show_events, show_time
 from streamlab.panes import Delay, loop, reconcile
 from streamlab.windows import Tumbling
 
@@ -774,16 +774,17 @@ def _run_dataflow(fn: Callable[..., Any], case: _Case) -> list[Any]:
     """Run the learner's mapper as the exercise notebook does: per store, one ``op.stateful_flat_map`` step."""
     length, delay, allowed, align_to = case.window.length, case.delay, case.allowed, case.window.align_to
 
+    resumed = resuming(lambda state, sale: fn(state, sale, length, delay, allowed, align_to), show_items=show_events)
+
     def body(events: Any) -> Any:
         per_store = op.key_on("per_store", events, lambda sale: sale.key)
-        return op.stateful_flat_map(
-            "windows", per_store, lambda state, sale: fn(state, sale, length, delay, allowed, align_to))
+        return op.stateful_flat_map("windows", per_store, resumed)
 
     try:
         return stream.run(body, list(case.events))["out"]
     except stream.StreamError as error:
         cause = error.__cause__ or error
-        if isinstance(cause, NotImplementedError):
+        if isinstance(cause, (NotImplementedError, Mistake)):
             raise cause from None
         if isinstance(cause, (TypeError, ValueError)) and _is_naive_error(cause):
             raise Mistake(NAIVE) from None
@@ -920,6 +921,7 @@ ANSWERS = Exercise(
     budget=40,
     evidence=100,  # every case: on whole seconds, waiting a second longer looks like comparing with <
     rerun=100,  # every case again: windows kept outside the state meet late sales of another trace
+    resume=100,  # and every case resumed from snapshots: windows kept outside, set up afresh, show then
     known=tuple(Known(hint, model=_answers_model(flags)) for flags, hint in _DATAFLOW_MISTAKES),
 )
 

@@ -44,7 +44,7 @@ import pandas as pd
 from streamlab import batch, stream
 from streamlab.events import COURSE_START, _is_number
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import Case, Exercise, Known, Raised, dataflow_cause, run_flow, show_time
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, dataflow_cause, resuming, run_flow, show_time
 from streamlab.fraud import (
     AMOUNT,
     BURST,
@@ -1060,7 +1060,7 @@ def _run_engine(fn: Mapper, purchases: Iterable[Purchase], table: Mapping[str, C
     # Which card each state object was returned for; the object is kept too, so that its id is not reused.
     owners: dict[int, tuple[Any, str]] = {}
 
-    def mapper(history: Any, purchase: Purchase) -> Any:
+    def checked(history: Any, purchase: Purchase) -> Any:
         out = fn(history, purchase, table)
         if not (isinstance(out, tuple) and len(out) == 2):
             raise _NotAPair(out)
@@ -1075,6 +1075,9 @@ def _run_engine(fn: Mapper, purchases: Iterable[Purchase], table: Mapping[str, C
         if odd is not None:
             raise _NotAlerts(odd)
         return state, alerts
+
+    # Resumed from snapshots of the card's history once every answer is right (see ENGINE): a history kept outside shows.
+    mapper = resuming(checked, show_items=_show_purchases)
 
     def body(purchases: Any) -> Any:
         per_card = op.key_on("per_card", purchases, lambda p: p.card)
@@ -1242,6 +1245,7 @@ ENGINE = Exercise(
     show=_show_alerts,
     budget=40,
     evidence=100,
+    resume=100,  # every case, resumed from snapshots at the end: a history kept outside shows then
     state_hint=(
         "run twice over the same purchases, your mapper raised different alerts: it keeps something outside the "
         "state bytewax hands it (a history outside the function), which every card shares and which lives on from "
