@@ -72,7 +72,7 @@ SEED = 2026
 #: The timing benchmarks, run by default, in the order of the lessons.
 TIMED: tuple[str, ...] = ("summary", "log", "windows", "panes", "fraud", "charging", "schemas", "recovery")
 #: Benchmarks run only when named (they take minutes and start processes of their own).
-ON_REQUEST: tuple[str, ...] = ("memory", "scale", "lakehouse")
+ON_REQUEST: tuple[str, ...] = ("memory", "scale", "lakehouse", "checks")
 #: Rounds of a full run, and of a quick one.
 ROUNDS, QUICK_ROUNDS = 7, 2
 
