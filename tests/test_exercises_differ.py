@@ -24,6 +24,7 @@ from streamlab.exercises.differ import (
     events,
     learner_dataflow,
     meaning,
+    resumed_steps,
     resuming,
     run_flow,
     same,
@@ -273,3 +274,25 @@ def test_a_check_compares_the_answers_first_and_resumes_only_when_every_answer_i
 
     with pytest.raises(Mistake, match="Here is an input where your answer differs"):
         COUNTS.compare(off_by_one_and_kept_outside)
+
+
+def test_the_stateful_steps_of_a_learners_dataflow_are_resumed_inside_the_block_only():
+    from streamlab import stream
+
+    pile = events(random.Random(6), n=20, keys=2)
+    outside = {}
+
+    def body(sales):  # op.stateful_map, built on op.stateful_flat_map, with its counts kept outside
+        def count(state, sale):
+            outside[sale.key] = (outside[sale.key] if state else 0) + 1
+            return True, outside[sale.key]
+
+        return op.stateful_map("count", op.key_on("k", sales, lambda e: e.key), count)
+
+    original = op.stateful_flat_map
+    with pytest.raises(Mistake, match="resumed from a snapshot of its state"), resumed_steps(show_items=show_events):
+        run_flow(body, pile)
+    assert op.stateful_flat_map is original
+    right = stream.run(body, pile)["out"]  # outside the block: bytewax as it was, and every run right
+    assert sorted(n for _, n in right) == sorted(n for k in ("store-0", "store-1")
+                                                 for n in range(1, 1 + sum(e.key == k for e in pile)))

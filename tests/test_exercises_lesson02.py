@@ -429,7 +429,32 @@ def orders_kept_outside():
     return flow
 
 
+def orders_kept_outside_set_up_afresh():
+    """Each customer's orders in a dict outside, set up at the customer's first event: right on every run."""
+    everyone = {}
+
+    def flow(events):
+        by_customer = op.key_on("by_customer", events, lambda e: e.customer)
+
+        def step(seen, event):
+            if seen is None:
+                everyone[event.customer] = {}
+            mine = everyone[event.customer]
+            before = sum(o.status in ("placed", "paid") for o in mine.values())
+            try:
+                mine[event.order_id] = orders.apply(mine.get(event.order_id), event)
+            except orders.RejectedEvent:
+                return True, []
+            now = sum(o.status in ("placed", "paid") for o in mine.values())
+            return True, ([(event.arrival_time, now)] if now != before else [])
+
+        return op.stateful_flat_map("open", by_customer, step)
+
+    return flow
+
+
 @pytest.mark.parametrize("wrong, hint", [
+    (orders_kept_outside_set_up_afresh(), "resumed from a snapshot of its state"),
     (a_set_of_open_orders, DIFFERS),
     (every_order_ever, DIFFERS),
     (with_state_machine(when=lambda e, o: e.event_time), "when the changes *happened*"),

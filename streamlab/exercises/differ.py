@@ -119,6 +119,7 @@ __all__ = [
     "fresh",
     "learner_dataflow",
     "meaning",
+    "resumed_steps",
     "resuming",
     "run_flow",
     "same",
@@ -523,6 +524,30 @@ def resuming(
         return kept, answer
 
     return resumed
+
+
+@contextlib.contextmanager
+def resumed_steps(**how: Any) -> Iterator[None]:
+    """Build a learner's dataflow inside: each of its ``op.stateful_map``/``op.stateful_flat_map`` steps is :func:`resuming`.
+
+    A learner who writes the whole dataflow hands the check no mapper to
+    wrap; inside this block, ``bytewax.operators.stateful_flat_map`` (on which
+    ``stateful_map`` is built) wraps the mapper it is given before bytewax gets
+    it; ``how`` goes to :func:`resuming`. The step's name and what it emits are
+    unchanged, and outside the block bytewax is as it was.
+    """
+    import bytewax.operators as op
+
+    original = op.stateful_flat_map
+
+    def stateful_flat_map(step_id: str, up: Any, mapper: Callable[..., Any]) -> Any:
+        return original(step_id, up, resuming(mapper, **how))
+
+    op.stateful_flat_map = stateful_flat_map
+    try:
+        yield
+    finally:
+        op.stateful_flat_map = original
 
 
 # -- the comparison ----------------------------------------------------------------------------------

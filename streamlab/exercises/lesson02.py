@@ -36,7 +36,7 @@ import pandas as pd
 from streamlab import batch, stream
 from streamlab.events import COURSE_START, arrived_before
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import Case, Exercise, Known, Raised, show_time
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, resumed_steps, show_time
 from streamlab.orders import (
     Changelog,
     Order,
@@ -575,13 +575,19 @@ def _backwards(got: Any, want: Any, case: Case) -> bool:
         any(b[0] < a[0] for a, b in zip(said, said[1:])) for said in got.values())
 
 
+def _open_call(build: Callable[..., Any], case: Case) -> Any:
+    with resumed_steps(show_items=_show_order_events):
+        return stream.run(build, list(case.args[0]))["out"]
+
+
 OPEN = Exercise(
     solution=_open_solution,
     cases=_open_cases,
-    call=lambda build, case: stream.run(build, list(case.args[0]))["out"],
+    call=_open_call,
     meaning=_open_meaning,
     describe=lambda case: f"with {_show_order_events(case.args[0])}",
     show=_show_open,
+    resume=100,  # every case, its stateful steps resumed from snapshots at the end: orders kept outside show then
     known=(
         Known("your flow stopped on an event the rule rejects. Such an event changes nothing: catch "
               "orders.RejectedEvent and leave the customer's orders as they were.",
