@@ -729,7 +729,7 @@ MANY_CITIES = "many cities"
 
 
 def _flag(
-    frame: pd.DataFrame,
+    swipes: Iterable[Purchase],
     count: int,
     window: timedelta,
     *,
@@ -737,28 +737,29 @@ def _flag(
     strict: bool = False,
     distinct: bool = True,
     before_only: bool = False,
-) -> set[str]:
+) -> list[str]:
     """The ids of the swipes the rule flags (with the defaults, as :func:`many_cities_batch`), or a mistake flags.
 
-    The same rule as :func:`many_cities_batch`, in numpy, fast enough for a check.
+    The same rule as :func:`many_cities_batch`, in plain Python: a check calls
+    it on hundreds of small piles, where a frame costs more than the rule.
+
+    >>> from streamlab.purchases import adversarial_trace
+    >>> _flag(adversarial_trace().purchases, 2, CITY_WINDOW)
+    ['t00', 't01', 't08', 't09', 't10', 't11', 't14', 't15']
     """
-    flagged: set[str] = set()
-    # Units said outright: numpy 2.5 deprecates arithmetic with the unit-less ("generic") timedelta.
-    w = pd.Timedelta(window).to_timedelta64()
-    zero = np.timedelta64(0, "ns")
-    for _, swipes in frame.groupby("card", sort=False):
-        times = swipes[clock].to_numpy(dtype="datetime64[ns]")  # UTC instants, for numpy's arithmetic
-        cities = swipes["city"].to_numpy()
-        ids = swipes["purchase_id"].to_numpy()
-        for i in range(len(swipes)):
-            gap = times - times[i]
-            near = (np.abs(gap) < w) if strict else (np.abs(gap) <= w)
-            if before_only:
-                near &= gap <= zero
-            n = len(set(cities[near])) if distinct else int(near.sum())
-            if n >= count:
-                flagged.add(ids[i])
-    return flagged
+    cards: dict[str, list[Purchase]] = {}
+    for p in swipes:
+        cards.setdefault(p.card, []).append(p)
+    flagged = []
+    for card in cards.values():
+        for p in card:
+            t = getattr(p, clock)
+            near = [s for s in card
+                    if (abs(getattr(s, clock) - t) < window if strict else abs(getattr(s, clock) - t) <= window)
+                    and not (before_only and getattr(s, clock) > t)]
+            if (len({s.city for s in near}) if distinct else len(near)) >= count:
+                flagged.append(p.purchase_id)
+    return sorted(flagged)
 
 
 def many_cities_batch(
@@ -820,30 +821,42 @@ def _roaming_episodes(day: int, window: timedelta) -> tuple[list[Purchase], dict
     return pile, profiles
 
 
+def _checked(pile: Iterable[Purchase], profiles: Mapping[str, CardProfile]) -> list[Purchase]:
+    """The purchases the drivers check, in the pile's order: those not routed aside (broken, unknown card, too late).
+
+    What is routed aside does not depend on the rules, so the library's plain loop with the default ones decides it.
+    """
+    pile = list(pile)
+    aside = {p.purchase_id for p, _reason in detect_loop(pile, profiles)[1]}
+    return [p for p in pile if p.purchase_id not in aside]
+
+
 @dataclass(frozen=True)
 class _RoamingCase:
     day: _Day
     count: int
     window: timedelta
-    checked: pd.DataFrame  # the purchases the drivers check (not routed aside)
+    checked: tuple[Purchase, ...]  # the purchases the drivers check (not routed aside)
 
     def flags(self, **mistake: Any) -> set[str]:
-        return _flag(self.checked, self.count, self.window, **mistake)
+        return set(_flag(self.checked, self.count, self.window, **mistake))
 
 
 @functools.lru_cache(maxsize=1)
 def _roaming_cases() -> tuple[_RoamingCase, ...]:
+    """The lesson's data for this exercise: two fresh days (seeds 71, 72) with the roaming episodes mixed in.
+
+    Twenty cards, a purchase every 100 s: a check calls the rule once per purchase and driver, and a rule written
+    with a DataFrame takes milliseconds a call.
+    """
     cases = []
     for n, (seed, count, window) in enumerate(((71, 3, CITY_WINDOW), (72, 2, timedelta(minutes=20)))):
         extra, profiles = _roaming_episodes(n, window)
         hours = max(p.arrival_time for p in extra) - COURSE_START
-        base = _small_day(seed, max(2.0, hours / timedelta(hours=1) + 0.25), rate=0.04)
+        base = _small_day(seed, max(2.0, hours / timedelta(hours=1) + 0.25), rate=0.01, cards=20)
         pile = sorted([*base.pile, *extra], key=lambda p: p.arrival_time)
         day = _Day(tuple(pile), {**base.profiles, **profiles}, base.truth)
-        default = _detect(day, "batch")
-        frame = purchases_frame(day.pile)
-        checked = frame[~frame["purchase_id"].isin(default.rejected["purchase_id"])].reset_index(drop=True)
-        cases.append(_RoamingCase(day, count, window, checked))
+        cases.append(_RoamingCase(day, count, window, tuple(_checked(day.pile, day.profiles))))
     return tuple(cases)
 
 
@@ -863,20 +876,12 @@ def _reads_truth(fn: Callable[..., Any]) -> bool:
     return any(is_truth(v) for v in names.values()) or "truth" in found.unbound
 
 
-def _identity(detection: Detection, rules: set[str] | None = None, exclude: bool = False) -> set[tuple]:
-    alerts = detection.alerts
-    if rules is not None:
-        alerts = alerts[~alerts["rule"].isin(rules)] if exclude else alerts[alerts["rule"].isin(rules)]
-    frame = alerts.drop(columns="alert_time").astype({"partner_id": "object"}).fillna({"partner_id": ""})
-    return {tuple(r) for r in frame.itertuples(index=False)}
-
-
-def _run(fn: Callable[..., Any], case: _RoamingCase, driver: str) -> Detection:
-    """Plug the learner's rule into a driver, with the case's count and window; name its mistakes."""
+def _plugged(fn: Callable[..., Any], count: int, window: timedelta) -> Callable[..., list[Alert]]:
+    """The learner's rule as the drivers call it, with the case's count and window; its malformed answers named."""
 
     def rule(purchase: Purchase, profile: CardProfile, history: Any, rules: Rules) -> list[Alert]:
         try:
-            found = fn(purchase, profile, history, rules, count=case.count, window=case.window)
+            found = fn(purchase, profile, history, rules, count=count, window=window)
         except TypeError as error:
             if "unexpected keyword argument" in str(error):
                 raise Mistake(
@@ -893,89 +898,354 @@ def _run(fn: Callable[..., Any], case: _RoamingCase, driver: str) -> Detection:
         return found
 
     rule.__name__ = getattr(fn, "__name__", "rule")
+    return rule
+
+
+def _identity(rule: Any, card: Any, pid: Any, partner: Any, amount: Any, when: Any, detail: Any) -> tuple:
+    """An alert's identity (what two drivers must agree on) in one form, whether from an Alert or a frame's row."""
+    return (rule, card, pid, partner if isinstance(partner, str) else "", float(amount) if _is_number(amount) else amount,
+            pd.Timestamp(when) if isinstance(when, (datetime, np.datetime64)) else when, detail)
+
+
+def _of_alert(alert: Alert) -> tuple:
+    return _identity(alert.rule, alert.card, alert.purchase_id, alert.partner_id, alert.amount, alert.event_time,
+                     alert.detail)
+
+
+def _minus(items: list[tuple], gone: list[tuple]) -> list[tuple]:
+    """The items left when each of ``gone`` is taken away once (lists as multisets; an alert may be raised twice)."""
+    left = list(items)
+    for item in gone:
+        if item in left:
+            left.remove(item)
+    return left
+
+
+def _in_drivers(rule: Callable[..., list[Alert]], pile: list[Purchase], profiles: Mapping[str, CardProfile],
+                real: bool) -> tuple[list[tuple], list[tuple]]:
+    """The alerts (identities) of the nightly job and of the stream with this rule plugged in.
+
+    ``real``: run :func:`streamlab.batch.detect_fraud` and :func:`streamlab.stream.detect_fraud` (bytewax). Else
+    the same work in plain loops, a hundred times faster: the stream's is the library's own
+    :func:`~streamlab.fraud.detect_loop` (each purchase decided in arrival order); the nightly job's checks each
+    card's purchases in event-time order, with the calls the batch driver makes. A test holds them equal.
+    """
     rules = Rules(extra=(rule,))
-    if driver == "batch":
-        return batch.detect_fraud(case.day.copy_pile(), case.day.profiles, rules=rules)
-    try:
-        return stream.detect_fraud(case.day.copy_pile(), case.day.profiles, rules=rules, batch_size=1)
-    except stream.StreamError as error:
-        raise dataflow_cause(error) from None
+    if real:
+        from streamlab.fraud import ALERT_IDENTITY
+
+        nightly = batch.detect_fraud(list(pile), profiles, rules=rules)
+        try:
+            live = stream.detect_fraud(list(pile), profiles, rules=rules, batch_size=1)
+        except stream.StreamError as error:
+            raise dataflow_cause(error) from None
+        return tuple(  # type: ignore[return-value]
+            [_identity(*row) for row in d.alerts[ALERT_IDENTITY].itertuples(index=False)] for d in (nightly, live))
+    raised, aside = detect_loop(pile, profiles, rules)
+    skip = {p.purchase_id for p, _reason in aside}
+    histories: dict[str, CardHistory] = {}
+    nightly_alerts: list[Alert] = []
+    for p in sorted((p for p in pile if p.purchase_id not in skip), key=lambda p: (p.card, p.event_time, p.purchase_id)):
+        # In event-time order a checked purchase is never too late: decide checks it and remembers it, as the batch does.
+        nightly_alerts += decide(p, profiles[p.card], histories.setdefault(p.card, CardHistory(rules)), rules)[0]
+    return [_of_alert(a) for a in nightly_alerts], [_of_alert(a) for a, _at in raised]
+
+
+@dataclass(frozen=True)
+class _Flags:
+    """A rule's answer: what it flags in the nightly job and in the stream (one entry per alert, sorted), and
+    whether the two drivers' alerts are identical in every field."""
+
+    nightly: tuple[str, ...]
+    stream: tuple[str, ...]
+    alike: bool = True
+
+
+#: How an alert shows when it does not describe the swipe it flags.
+_ANOTHERS, _NO_SUCH = " (with the card, amount or time of another purchase)", " (no purchase has that id)"
+#: The hint when the learner's alerts carry the name of a built-in rule.
+_NAME_CLASH = (
+    f"give your rule's alerts their own name (check.MANY_CITIES, {MANY_CITIES!r}), not the name of a built-in rule."
+)
+
+
+def _rule_flags(fn: Callable[..., Any], case: Case, real: bool) -> _Flags:
+    """Plug the learner's rule into both drivers on the case; what each flags, or a hint if it broke the built-in rules."""
+    pile, profiles, count, window, _ = case.args
+    nightly, live = _in_drivers(_plugged(fn, count, window), list(pile), profiles, real)
+    built_in = sorted((_of_alert(a) for a, _at in detect_loop(list(pile), profiles)[0]), key=repr)
+    for found in (nightly, live):
+        mine = sorted((a for a in found if a[0] in BUILT_IN), key=repr)
+        if mine != built_in:
+            if not _minus(built_in, mine):  # every built-in alert is there, and more under their names: the learner's
+                raise Mistake(_NAME_CLASH)
+            raise Mistake(
+                "with your rule plugged in, the built-in rules raise other alerts: your rule must not change the "
+                "card's history. Read history.swipes; the drivers remember each purchase after the rules. For "
+                f"example, {_describe_roaming(case)}\nthe built-in rules raised {len(mine)} alerts instead of "
+                f"{len(built_in)}."
+            )
+    by_id = {p.purchase_id: p for p in pile}
+
+    def entry(alert: tuple) -> str:
+        swipe = by_id.get(alert[2])
+        if swipe is None:
+            return f"{alert[2]!s}{_NO_SUCH}"
+        if (alert[1], alert[4], alert[5]) != (swipe.card, swipe.amount, pd.Timestamp(swipe.event_time)):
+            return f"{alert[2]}{_ANOTHERS}"
+        return alert[2]
+
+    new = [[a for a in found if a[0] not in BUILT_IN] for found in (nightly, live)]
+    return _Flags(tuple(sorted(map(entry, new[0]))), tuple(sorted(map(entry, new[1]))),
+                  sorted(new[0], key=repr) == sorted(new[1], key=repr))
+
+
+def _flags_as(how: Callable[[list[Purchase], int, timedelta], list[str]]) -> Callable[..., Any]:
+    """A rule's answer computed from the checked purchases alone, both drivers agreeing (the solution's, a mistake's)."""
+
+    def rule(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("computed by _roaming_call")
+
+    rule._flags_as = how  # type: ignore[attr-defined]
+    return rule
+
+
+def _roaming_call(fn: Callable[..., Any], case: Case) -> Any:
+    pile, profiles, count, window, real = case.args
+    how = getattr(fn, "_flags_as", None)
+    if how is not None:
+        flags = tuple(how(_checked(pile, profiles), count, window))
+        return _Flags(flags, flags)
+    # A mistake's rule runs in the plain loops only; the learner's in the real drivers where the case says so.
+    return _rule_flags(fn, case, real=real and not getattr(fn, "_simulated", False))
+
+
+def _arrival_only(purchase: Purchase, profile: CardProfile, history: Any, rules: Rules, count: int = CITY_COUNT,
+                  window: timedelta = CITY_WINDOW) -> list[Alert]:
+    """A typical mistake: the arriving purchase flagged when it qualifies, the swipes that arrived before it never."""
+    near = {s.city for s in [*history.swipes, purchase] if abs(s.event_time - purchase.event_time) <= window}
+    if len(near) < count:
+        return []
+    return [Alert(MANY_CITIES, purchase.card, purchase.purchase_id, None, purchase.amount, purchase.event_time, "")]
+
+
+_arrival_only._simulated = True  # type: ignore[attr-defined]
+
+
+# Every case is in units of the window: (city, when it happened, how long after it arrived[, the kind of shop]).
+_Swipes = list[tuple]
+_ROAM_START = COURSE_START + timedelta(hours=9)
+
+
+def _roaming_pile(window: timedelta, cards: Mapping[str, _Swipes], *, unknown: Iterable[str] = ()
+                  ) -> tuple[list[Purchase], dict[str, CardProfile]]:
+    """Small piles by hand: each card's swipes, ids by card letter and rank (a1, a2, b1), in arrival order.
+
+    Each card gets a profile at its first city, except the ``unknown`` ones (routed aside by the drivers). A card's
+    shops take turns (café, grocer, restaurant) unless a swipe names its own; amounts differ between all swipes, so
+    that an alert names its swipe.
+    """
+    pile: list[Purchase] = []
+    profiles: dict[str, CardProfile] = {}
+    for card, swipes in cards.items():
+        if swipes and card not in unknown:
+            home = CITIES[swipes[0][0]]
+            profiles[card] = CardProfile(card, home.name, home.lat, home.lon, 30.0,
+                                         round(30.0 * math.exp(P99 * SPEND_SIGMA), 2))
+        for i, (city, at, delay, *shop) in enumerate(swipes):
+            kind = shop[0] if shop else ("café", "grocer", "restaurant")[i % 3]
+            lat, lon = merchant_location(CITIES[city], kind)
+            happened = _ROAM_START + at * window
+            pile.append(Purchase(f"{card[-1]}{i + 1}", card, f"{city} {kind}", city, lat, lon,
+                                 round(20.0 + 1.5 * len(pile), 2), happened, happened + delay * window))
+    pile.sort(key=lambda p: (p.arrival_time, p.purchase_id))
+    return pile, profiles
+
+
+#: Hand-made edges: (count, window in minutes, cards and their swipes, cards without a profile, what it holds).
+_ROAMING_EDGES: tuple[tuple[int, int, dict[str, _Swipes], tuple[str, ...], str], ...] = (
+    (3, 60, {"card-a": [("Paris", 0, 0), ("Madrid", 0.25, 0), ("Rome", 0.5, 0)]}, (), "exactly count cities"),
+    (3, 60, {}, (), "no purchases"),
+    (2, 60, {"card-a": [("Paris", 0, 0)]}, (), "a single purchase"),
+    (3, 60, {"card-a": [("Paris", 0, 0), ("Madrid", 0.25, 0), ("Paris", 0.5, 0)]}, (), "one city fewer than count"),
+    (3, 60, {"card-a": [("Paris", 0, 0), ("Madrid", 0.5, 0), ("Rome", 1, 0)]}, (), "swipes exactly a window apart"),
+    (3, 60, {"card-a": [("Berlin", 0, 0), ("Paris", 1, 0), ("Madrid", 2, 0)]}, (),
+     "a window either side, each exactly on its edge"),
+    (3, 60, {"card-a": [("Berlin", 0, 0), ("Berlin", 0.25, 0), ("Berlin", 0.5, 0), ("Amsterdam", 0.75, 0)]}, (),
+     "one city, three shops"),
+    (3, 60, {"card-a": [("Paris", 0, 0, "café"), ("Paris", 0.25, 0, "café"), ("Madrid", 0.5, 0)]}, (),
+     "the same shop twice"),
+    (2, 20, {"card-a": [("Berlin", 0, 0), ("Berlin", 0.25, 0), ("Amsterdam", 0.5, 0)]}, (), "a city repeated"),
+    (3, 60, {"card-a": [("Paris", 0, 0.95), ("Brussels", 0.3, 0), ("Amsterdam", 0.6, 0), ("London", 0.9, 0)]}, (),
+     "the first to happen arrives last"),
+    (3, 60, {"card-a": [("Paris", 0, 0), ("Rome", 1, 0), ("Madrid", 0.5, 1.25)]}, (),
+     "the middle swipe arrives last"),
+    (3, 60, {"card-a": [("London", 0, 0), ("Dubai", 0.2, 1.2), ("Mumbai", 0.4, 2.4)]}, (),
+     "close in event time, hours apart in arrival time"),
+    (2, 20, {"card-a": [("Madrid", 0, 0), ("Rome", 0, 0)]}, (), "two cities at the same second"),
+    (3, 60, {"card-a": [("Paris", 0, 0), ("Madrid", 0.25, 0)], "card-b": [("Rome", 0.1, 0), ("London", 0.3, 0)]}, (),
+     "two cards, two cities each"),
+    (3, 60, {"card-a": [("Paris", 0, 0), ("London", 0.25, 0), ("Rome", 2.5, 0), ("Madrid", 0.5, 2.1)]}, (),
+     "a swipe too late to be checked"),
+    (3, 60, {"card-a": [("Berlin", 0, 0)], "card-x": [("Paris", 0, 0), ("Madrid", 0.1, 0), ("Rome", 0.2, 0)]},
+     ("card-x",), "a card the bank never issued"),
+    (4, 20, {"card-a": [("Paris", 0, 0), ("Madrid", 0.25, 0.5), ("Rome", 0.5, 0), ("Berlin", 0.75, 0)]}, (),
+     "exactly four cities"),
+    (3, 60, {"card-a": [("Paris", 0, 0), *((("Berlin", 0.05 * k, 0) for k in range(1, 9))), ("Rome", 0.5, 0),
+                        ("Madrid", 1.5, 0), ("London", 0.45, 1.1)]}, (), "a long run in one city"),
+)
+
+
+def _roaming_exercise_cases() -> list[Case]:
+    """Hand-made edges; small generated piles; the lesson's data in plain loops; then some of it in both drivers.
+
+    A case's args: (pile, profiles, count, window, whether the real drivers run it). Generated piles hold one to
+    three cards of a few cities each, times on a grid of a quarter window (ties on the window's edges and at the
+    same second), purchases up to five quarters late (out of order, some too late to be checked), count 2 to 4.
+    """
+    cases = []
+    for count, minutes, cards, unknown, label in _ROAMING_EDGES:
+        pile, profiles = _roaming_pile(timedelta(minutes=minutes), cards, unknown=unknown)
+        cases.append(Case((pile, profiles, count, timedelta(minutes=minutes), False), label))
+    rng = random.Random("lesson05: generated roaming")
+    towns = ("Paris", "Brussels", "Amsterdam", "London", "Madrid", "Rome", "Berlin")
+    for _ in range(28):
+        window = rng.choice((CITY_WINDOW, timedelta(minutes=20)))
+        cards: dict[str, list[tuple[str, float, float]]] = {}
+        for card in ("card-a", "card-b", "card-c")[: rng.randint(1, 3)]:
+            visited = rng.sample(towns, rng.randint(1, 4))
+            clock = 0
+            cards[card] = []
+            for _ in range(rng.choice((1, 2, 3, 4, 5, 5, 14))):  # now and then a long run
+                clock += rng.choice((0, 1, 1, 2, 4))
+                cards[card].append((rng.choice(visited), clock / 4, rng.choice((0, 0, 0, 1, 2, 5)) / 4))
+        pile, profiles = _roaming_pile(window, cards)
+        cases.append(Case((pile, profiles, rng.choice((2, 3, 3, 4)), window, False), "a generated case"))
+    trace = adversarial_trace()
+    lessons = [
+        Case((list(trace.purchases), trace.profiles, 2, CITY_WINDOW, False), "the lesson's adversarial trace"),
+        *(Case((list(r.day.pile), r.day.profiles, r.count, r.window, False), "a day with roaming cards")
+          for r in _roaming_cases()),
+    ]
+    # The first to happen arrives last: the drivers see the swipes in other orders.
+    edge = next(c for c in cases if c.label == "the first to happen arrives last")
+    real = [Case((*c.args[:4], True), c.label, items=None) for c in (edge, lessons[0], lessons[1])]
+    return [*cases, *lessons, *real]
+
+
+def _show_amount(x: Any) -> str:
+    return f"{x:g}" if _is_number(x) else repr(x)
+
+
+def _describe_roaming(case: Case, limit: int = 14) -> str:
+    """The case as the learner reads it: count, window, and the purchases in arrival order (the first ``limit``)."""
+    pile, profiles, count, window, real = case.args
+    aside = {p.purchase_id: reason for p, reason in detect_loop(list(pile), profiles)[1]}
+    head = (f"with count={count} and window={window / timedelta(minutes=1):g} min"
+            f"{', run in the nightly job and in the stream' if real else ''}, ")
+    if not pile:
+        return head + "no purchases at all"
+    # The shop alone when it names its city (the generated ones do), else both.
+    lines = [f"  {p.purchase_id}, {p.card}, {p.merchant if p.merchant.startswith(p.city) else f'{p.city} ({p.merchant})'}, "
+             f"{_show_amount(p.amount)}, "
+             f"{show_time(p.event_time)}, {show_time(p.arrival_time)}"
+             + (f" (routed aside: {aside[p.purchase_id]})" if p.purchase_id in aside else "")
+             for p in pile[:limit]]
+    if len(pile) > limit:
+        lines.append(f"  … and {len(pile) - limit} more")
+    what = "this 1 purchase" if len(pile) == 1 else f"these {len(pile)} purchases"
+    return f"{head}{what} (id, card, shop, amount, happened, arrived), in arrival order:\n" + "\n".join(lines)
+
+
+def _by_number(entry: str) -> tuple:
+    """Ids in the order a reader counts them: a2 before a10."""
+    parts: list[tuple[bool, Any]] = []
+    for ch in entry:
+        if parts and parts[-1][0] == ch.isdigit():
+            parts[-1] = (ch.isdigit(), parts[-1][1] + ch)
+        else:
+            parts.append((ch.isdigit(), ch))
+    return tuple((digits, int(part) if digits else part) for digits, part in parts)
+
+
+def _show_flags(x: Any) -> str:
+    if isinstance(x, Raised):
+        return repr(x)
+
+    def ids(entries: tuple[str, ...]) -> str:
+        seen = sorted(set(entries), key=_by_number)
+        times = {1: "", 2: " twice"}
+        return ", ".join(e + times.get(entries.count(e), f" {entries.count(e)} times") for e in seen)
+
+    if x.nightly == x.stream:
+        text = f"{ids(x.nightly)} flagged in both drivers" if x.nightly else "no swipe flagged, in either driver"
+        return text if x.alike else text + ", by alerts that differ between the drivers (in partner_id or detail)"
+    return f"{ids(x.nightly) or 'nothing'} flagged by the nightly job; {ids(x.stream) or 'nothing'} by the stream"
+
+
+def _flagged_twice(got: Any, want: Any, case: Case) -> bool:
+    return isinstance(got, _Flags) and any(len(set(f)) < len(f) for f in (got.nightly, got.stream))
+
+
+def _misdescribed(got: Any, want: Any, case: Case) -> bool:
+    return isinstance(got, _Flags) and any(e.endswith((_ANOTHERS, _NO_SUCH)) for e in (*got.nightly, *got.stream))
+
+
+ROAMING = Exercise(
+    solution=_flags_as(lambda swipes, count, window: _flag(swipes, count, window)),
+    cases=_roaming_exercise_cases,
+    call=_roaming_call,
+    describe=_describe_roaming,
+    show=_show_flags,
+    known=(
+        Known("your rule flags some swipes more than once. When a purchase arrives, flag the swipes that qualify "
+              "*now* and did not before it arrived: each swipe once.", when=_flagged_twice),
+        Known("your rule raised no alert at all: return an Alert for each swipe it flags.",
+              model=_flags_as(lambda swipes, count, window: [])),
+        Known("some of your alerts carry the card, amount or time of another purchase than the swipe they flag: an "
+              "alert's fields must describe the swipe flagged, not the purchase that happened to arrive.",
+              when=_misdescribed),
+        Known("your rule flags only the purchase that arrives. A purchase can complete the evidence for swipes that "
+              "arrived before it (a city visited just after them, or a swipe that arrived late): flag those too, "
+              "when it completes them.", model=_arrival_only),
+        Known("you counted swipes. The rule counts different *cities*: three swipes in one city are shopping.",
+              model=_flags_as(lambda swipes, count, window: _flag(swipes, count, window, distinct=False))),
+        Known("your window is in arrival_time. Where the card was depends on when the swipes *happened*: use "
+              "event_time (in the check, some terminals send their swipes hours late).",
+              model=_flags_as(lambda swipes, count, window: _flag(swipes, count, window, clock="arrival_time"))),
+        Known("you only looked back in time from each swipe. The window reaches both sides of a swipe: a city "
+              "visited just after it counts too.",
+              model=_flags_as(lambda swipes, count, window: _flag(swipes, count, window, before_only=True))),
+        Known("swipes exactly `window` apart are within the window: use <=, not <.",
+              model=_flags_as(lambda swipes, count, window: _flag(swipes, count, window, strict=True))),
+        Known("'at least `count` cities' includes exactly `count`: use >=, not >.",
+              model=_flags_as(lambda swipes, count, window: _flag(swipes, count + 1, window))),
+        Known("your rule's alerts differ between the nightly job and the stream. Purchases arrive late here, so the "
+              "swipe that completes a card's cities can arrive before or after the others. When a purchase arrives, "
+              "look at the card's swipes on both sides of it in event time (history.swipes holds them all), and flag "
+              "every swipe that qualifies now and did not before: an earlier-arrived one too.",
+              when=lambda got, want, case: isinstance(got, _Flags) and got.nightly != got.stream),
+        Known("both drivers flag the same swipes, but their alerts differ: an alert's fields (partner_id, amount, "
+              "event_time, detail) must describe the swipe flagged, not the purchase that happened to arrive last.",
+              when=lambda got, want, case: isinstance(got, _Flags) and got.nightly == got.stream and not got.alike),
+    ),
+)
 
 
 @checker
 def many_cities(fn: Callable[..., Any]) -> Feedback:
-    """Check the rule ``many_cities(purchase, profile, history, rules, count, window)`` in both drivers."""
+    """Check the rule ``many_cities(purchase, profile, history, rules, count, window)`` in both drivers.
+
+    Compared with the rule over the whole pile (:func:`many_cities_batch`), in the nightly job and in the stream:
+    on small piles made to hit the edges, on the lesson's data, and on some of it in the real drivers (bytewax).
+    """
     if _reads_truth(fn):
         raise Mistake(
             "your rule reads the ground truth (the fraud labels). A detector never sees them: the bank does not "
             "know which purchases are fraud, that is what the rule is for. Decide from the purchase, its card's "
             "profile and its history only."
         )
-    for case in _roaming_cases():
-        nightly, live = _run(fn, case, "batch"), _run(fn, case, "stream")
-        default = _detect(case.day, "batch")
-        built_in = _identity(default)
-        for found in (nightly, live):
-            mine = _identity(found, set(BUILT_IN))
-            if mine != built_in:
-                if mine > built_in:
-                    raise Mistake(
-                        f"give your rule's alerts their own name (check.MANY_CITIES, {MANY_CITIES!r}), not the name "
-                        "of a built-in rule."
-                    )
-                raise Mistake(
-                    "with your rule plugged in, the built-in rules raise other alerts: your rule must not change the "
-                    "card's history. Read history.swipes; the drivers remember each purchase after the rules."
-                )
-        new = [f.alerts[~f.alerts["rule"].isin(BUILT_IN)] for f in (nightly, live)]
-        want = case.flags()
-        if all(n.empty for n in new):
-            raise Mistake(
-                f"your rule raised no alert on a day on which it flags {len(want)} swipes: return an Alert for each "
-                "swipe it flags."
-            )
-        if any(n["purchase_id"].duplicated().any() for n in new):
-            raise Mistake(
-                "your rule flags some swipes more than once. When a purchase arrives, flag the swipes that qualify "
-                "*now* and did not before it arrived: each swipe once."
-            )
-        agreement = agree_alerts(nightly, live, names=("nightly job", "stream"))
-        if not agreement.ok:
-            blamed = [set(zip(n["rule"], n["purchase_id"], strict=True)) for n in new]
-            if blamed[0] == blamed[1]:
-                raise Mistake(
-                    "both drivers flag the same swipes, but their alerts differ: an alert's fields (partner_id, "
-                    "amount, event_time, detail) must describe the swipe flagged, not the purchase that happened to "
-                    "arrive last."
-                )
-            raise Mistake(
-                f"{agreement.message()} On this day purchases arrive up to half an hour late, so the swipe that "
-                "completes a card's cities can arrive before or after the others. When a purchase arrives, look at "
-                "the card's swipes on both sides of it in event time (history.swipes holds them all), and flag every "
-                "swipe that qualifies now and did not before: an earlier-arrived one too."
-            )
-        got = set(new[0]["purchase_id"])
-        if got == want:
-            continue
-        models = [
-            ({"distinct": False}, "you counted swipes. The rule counts different *cities*: three swipes in one "
-             "city are shopping."),
-            ({"clock": "arrival_time"}, "your window is in arrival_time. Where the card was depends on when the swipes "
-             "*happened*: use event_time (in the check, one terminal sends its swipes hours late)."),
-            ({"before_only": True}, "you only looked back in time from each swipe. The window reaches both sides of "
-             "a swipe: a city visited just after it counts too."),
-            ({"strict": True}, "swipes exactly `window` apart are within the window: use <=, not <."),
-        ]
-        for mistake, message in models:
-            if got == case.flags(**mistake):
-                raise Mistake(message)
-        if got == _flag(case.checked, case.count + 1, case.window):
-            raise Mistake(f"'at least {case.count} cities' includes exactly {case.count}: use >=, not >.")
-        raise Mistake(
-            f"both drivers agree, but with count={case.count} and window={case.window} your rule flags "
-            f"{len(got - want)} swipes it should not and misses {len(want - got)}. A swipe is flagged when its card "
-            "was swiped in at least `count` different cities within `window` either side of it (its own city counts)."
-        )
+    ROAMING.compare(fn)
     return correct(
         "written once, your rule runs in both drivers and they raise identical alerts, even when purchases arrive "
         "out of order, and it flags exactly the swipes the rule describes."
