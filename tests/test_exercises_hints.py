@@ -1,8 +1,11 @@
-"""No hint states the answer: every hint text of lessons 01-05 is scanned for the solution's code and formulas.
+"""No hint states the answer: every hint text of lessons 01-09 is scanned for the solution's code and formulas.
 
-The hints are read from the checks' source (every string given to ``Mistake``,
-``Known``, ``hint`` or a module-level hint constant, f-string holes left as
-``{}``) and from the messages the checks give on the tests' wrong answers.
+The hints are read from the checks' source: every string given to ``Mistake``,
+``Known``, ``hint`` or a module-level hint constant, and every string held by a
+function that turns a learner's error or answer into a hint (``explain``,
+``_explain_sink``, ``_explain_fix``: what it returns, or a table of probes and
+their hints), f-string holes left as ``{}``. The messages the checks give on
+the tests' wrong answers are scanned by the lessons' own tests.
 """
 
 import ast
@@ -14,7 +17,7 @@ import pytest
 
 from streamlab.exercises import build
 
-LESSONS = ["lesson01", "lesson02", "lesson03", "lesson04", "lesson05"]
+LESSONS = [f"lesson{n:02d}" for n in range(1, 10)]
 MODULES = Path(build.__file__).parent
 
 #: An assignment of a computed value (``precision = a / b``, ``mean = sum/count``): a formula, not a hint.
@@ -31,6 +34,25 @@ def _text(node: ast.AST) -> str:
     return ""
 
 
+#: A function that turns a learner's error or answer into a hint (``explain``, ``_explain_fix``): its strings are hints.
+EXPLAINER = re.compile(r"^_?explain")
+
+
+def _strings_held(function: ast.FunctionDef) -> list[str]:
+    """Every string a function holds, whole, but its docstring and the patterns it looks for (``"x" in text``)."""
+    body = function.body[1:] if ast.get_docstring(function) is not None else function.body
+    inside = {id(v) for node in ast.walk(function) if isinstance(node, ast.JoinedStr) for v in node.values}
+    tested = {id(n) for node in ast.walk(function) if isinstance(node, ast.Compare) for n in [node.left, *node.comparators]}
+    found = []
+    for statement in body:
+        for node in ast.walk(statement):
+            if isinstance(node, (ast.Constant, ast.JoinedStr)) and id(node) not in inside | tested:
+                text = _text(node)
+                if len(text) > 20 and " " in text:
+                    found.append(text)
+    return found
+
+
 def hints_in_source(lesson: str) -> list[str]:
     tree = ast.parse((MODULES / f"{lesson}.py").read_text(encoding="utf-8"))
     found = []
@@ -41,6 +63,8 @@ def hints_in_source(lesson: str) -> list[str]:
             text = _text(node.value)
             if len(text) > 40 and " " in text:
                 found.append(text)
+        if isinstance(node, ast.FunctionDef) and EXPLAINER.match(node.name):
+            found += _strings_held(node)
     return found
 
 
@@ -76,3 +100,39 @@ def test_the_scan_catches_a_formula_and_a_line_of_code():
     assert FORMULA.search("use mean = total / count")
     assert not FORMULA.search("`over 30 €` means more than 30; 'within' is a gap of at most 0.5")
     assert "return arrived_before(sales, sales.start + timedelta(minutes=minutes))" in solution_lines("lesson01")
+
+
+@pytest.mark.parametrize("lesson, words", [
+    ("lesson06", "an hour has 3,600 seconds"),  # a known mistake's hint
+    ("lesson07", "must become that number"),  # a table of probes and their hints in _explain_fix
+    ("lesson08", "not how many there are"),  # a Mistake raised while reading an answer
+    ("lesson08", "*next* offset to read"),
+    ("lesson09", "route it aside"),  # returned by _explain_sink
+])
+def test_the_scan_finds_hints_written_every_way(lesson, words):
+    assert any(words in text for text in hints_in_source(lesson))
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_the_scan_takes_no_docstring_and_no_praise(lesson):
+    tree = ast.parse((MODULES / f"{lesson}.py").read_text(encoding="utf-8"))
+    docs = {ast.get_docstring(node) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node)}
+    praise = {_text(arg) for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "correct" for arg in node.args}
+    assert praise, "no correct(...) message found: has the way checks praise changed?"
+    assert not set(hints_in_source(lesson)) & (docs | praise)
+
+
+def test_an_explainer_gives_its_hints_not_its_docstring_or_the_patterns_it_looks_for():
+    source = '''
+def _explain(cause):
+    """Turn the learner's error into a hint, when it is one we know."""
+    if "must be finite numbers" in str(cause):
+        return f"your function crashed on a broken purchase ({cause}): route it aside"
+    probes = [("12.5", "an amount sent as text must become a number")]
+'''
+    assert _strings_held(ast.parse(source).body[0]) == [
+        "your function crashed on a broken purchase ({}): route it aside",
+        "an amount sent as text must become a number",
+    ]
