@@ -74,6 +74,75 @@ def test_charger_key_refuses_keys_that_split_or_break_with_their_hint(fn, says):
     assert feedback.status == "wrong" and says in feedback.message
 
 
+_FIRST_SEEN: dict = {}
+_SENT = [0]
+
+
+def key_by_first_sight(m):
+    # State outside the function, but each charger keeps the key it got first: the answer does not change.
+    return _FIRST_SEEN.setdefault(m.charger, f"group-{len(_FIRST_SEEN) % 4}")
+
+
+def key_round_robin(m):
+    # Spreads the load evenly, message by message: a charger's messages land on every key.
+    _SENT[0] += 1
+    return f"worker-{_SENT[0] % 4}"
+
+
+@pytest.mark.parametrize("fn", [
+    lambda m: m.charger.lower(),
+    lambda m: m.message_id.rsplit(":", 1)[0],
+    lambda m: str(hash(m.charger) % 5),
+    lambda m: CHARGERS.site_of.get(m.charger, m.charger),
+    key_by_first_sight,
+])
+def test_charger_key_accepts_other_keys_that_depend_only_on_the_charger(fn):
+    assert lesson06.charger_key(fn).ok
+
+
+@pytest.mark.parametrize("fn, says", [
+    (lambda m: f"{m.charger}-{m.event_time:%H}", "different keys on this input"),       # state dropped every hour
+    (lambda m: f"{m.charger}/{m.arrival_time:%Y-%m-%d}", "different keys on this input"),  # ... every day
+    (lambda m: f"{CHARGERS.site_of.get(m.charger, 'new')}@{m.event_time.hour}", "different keys on this input"),
+    (lambda m: CHARGERS.site_of.get(m.charger), "must be a string"),                    # None when unregistered
+    (lambda m: m.charger.encode(), "must be a string"),
+    (key_round_robin, "different keys"),
+    (lambda m: f"{m.charger}:{m.event_time.minute // 10}", "different keys"),          # ten-minute buckets
+])
+def test_charger_key_refuses_new_wrong_keys_with_their_hint_or_a_case(fn, says):
+    feedback = lesson06.charger_key(fn)
+    assert feedback.status == "wrong" and says in feedback.message, feedback.message
+
+
+def test_charger_key_shows_the_messages_where_a_key_splits_a_session():
+    message = lesson06.charger_key(lambda m: f"{m.charger}-{m.event_time:%H}").message
+    assert "StartTransaction" in message and "your answer is" in message and "it should be" in message
+    assert "went under the keys" in message
+
+
+def test_charger_key_reference_gives_the_batch_jobs_answer_on_the_lessons_fleet():
+    from datetime import timedelta
+
+    from streamlab.batch.charging import charging
+
+    chargers, pile = lesson06._keying_case()
+    until = chargers.start + timedelta(minutes=lesson06.LESSON_MINUTES)
+    batch = charging(chargers, until=until, pile=pile)
+    for partitions, workers in ((1, 1), (8, 2)):
+        found = lesson06._run(lesson06._lesson_key, chargers.site_of, pile, partitions, workers)
+        assert {c: wh for c, _, wh in found.sessions} == batch.chargers.set_index("charger")["energy_wh"].to_dict()
+        assert dict(found.aside) == batch.reasons.to_dict()
+
+
+def test_charger_key_cases_hold_their_edges():
+    cases = [case for case, _ in lesson06.KEY.solved()]
+    starts = {case.args[0][0].event_time.hour for case in cases if case.args[0]}
+    assert {0, 9, 23} <= starts                                     # pipes that start at other times
+    assert any(any(m.charger not in case.args[1] for m in case.args[0]) for case in cases)  # unregistered
+    assert {case.args[2] for case in cases} >= {1, 2, 3, 8} and {case.args[3] for case in cases} == {1, 2}
+    assert any(answer.sessions for _, answer in lesson06.KEY.solved())
+
+
 # -- exercise 3 ------------------------------------------------------------------------------------
 
 

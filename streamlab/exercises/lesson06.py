@@ -5,35 +5,39 @@
    messages a second after ``hours`` hours.
 2. ``charger_key``: a function ``charger_key(message)``, the key of the
    lesson's dataflow, chosen so that the answer does not change; the check
-   runs the lesson's dataflow with it on one worker and on two, and compares
-   with the batch job.
+   names a key that raises, is no string, splits a charger or is a single key,
+   then runs the lesson's dataflow with it on one worker and on two, on the
+   lesson's fleet and on small generated ones, and compares with the same
+   dataflow keyed by charger (the batch job's answer, tested).
 3. ``site_clock``: a function ``site_clock(watermarks, partitions)`` giving a
    site's clock from the watermarks of the partitions heard from so far (a dict
    partition → datetime): the slowest, once every partition has been heard
    from, else ``None``.
 
-Checks 1 and 3 compare with the solution on generated cases, the edges included,
-and show the smallest input where an answer differs (:mod:`streamlab.exercises.differ`).
+Each check compares with the solution on generated cases, the edges included,
+and shows the smallest input where an answer differs (:mod:`streamlab.exercises.differ`).
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
-import pandas as pd
 from bytewax.dataflow import Dataflow
-from bytewax.testing import TestingSink, TestingSource, cluster_main
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.testing import TestingSink, cluster_main
 
-from streamlab.batch.charging import charging as batch_charging
-from streamlab.ev import Chargers, Message, fleet
+from streamlab.ev import Chargers, Message, fleet, partition_for
 from streamlab.events import COURSE_START
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import Case, Exercise, Known, learner_dataflow, show_time
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, show, show_time
 
 __all__ = ["charger_key", "pile_gb", "site_clock"]
 
@@ -80,45 +84,170 @@ def pile_gb(fn: Callable[[float, float, float], Any]) -> Feedback:
 
 # --------------------------------------------------------------------------- exercise 2
 
+#: The lesson's fleet (the exercises notebook's), cut after 10 minutes: every charger has spoken by then.
+LESSON_FLEET = dict(seed=11, chargers=120, sites=8, broken=0.02, outages=0.05, unregistered=3)
+LESSON_MINUTES = 10
+
 
 @functools.lru_cache(maxsize=1)
-def _keying_case() -> tuple[Any, list[Message], pd.Series, pd.Series]:
-    """A small fleet's pile (unregistered chargers and broken messages included) and the batch job's answer."""
-    chargers = fleet(seed=11, chargers=120, sites=8, broken=0.02, outages=0.05, unregistered=3)
-    until = COURSE_START + timedelta(minutes=20)
-    pile = chargers.pile(until=until)
-    answer = batch_charging(chargers, until=until, pile=pile)
-    return chargers, pile, answer.chargers.set_index("charger")["energy_wh"], answer.reasons
+def _keying_case() -> tuple[Any, list[Message]]:
+    """The lesson's fleet and its pile (unregistered chargers and broken messages included)."""
+    chargers = fleet(**LESSON_FLEET)
+    return chargers, chargers.pile(until=COURSE_START + timedelta(minutes=LESSON_MINUTES))
 
 
-def _run(key: Callable[[Message], str], chargers: Any, pile: list[Message], workers: int) -> tuple[pd.Series, pd.Series]:
-    """The lesson's dataflow keyed by ``key``, on ``workers`` worker threads: energy per charger, reasons set aside."""
+class _Piles(FixedPartitionedSource[Message, int]):
+    """A pile of messages split into ``partitions`` partitions by charger, as the lesson's log splits them."""
+
+    def __init__(self, pile: list[Message], partitions: int) -> None:
+        self.parts = [[m for m in pile if partition_for(m.charger, partitions) == p] for p in range(partitions)]
+
+    def list_parts(self) -> list[str]:
+        return [str(p) for p in range(len(self.parts))]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PilePartition:
+        return _PilePartition(self.parts[int(for_part)])
+
+
+class _PilePartition(StatefulSourcePartition[Message, int]):
+    def __init__(self, messages: list[Message]) -> None:
+        self.messages, self.read = messages, 0
+
+    def next_batch(self) -> list[Message]:
+        if self.read >= len(self.messages):
+            raise StopIteration()
+        batch = self.messages[self.read:self.read + 500]
+        self.read += len(batch)
+        return batch
+
+    def snapshot(self) -> int:
+        return self.read
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    """What the lesson's dataflow found with a key: sessions and energy per charger, messages set aside per reason.
+
+    ``split`` (not compared) names a charger whose messages went under several keys in that run, and its keys.
+    """
+
+    sessions: tuple[tuple[str, int, int], ...]
+    aside: tuple[tuple[str, int], ...]
+    split: tuple[str, tuple[str, ...]] | None = field(default=None, compare=False)
+
+
+def _run(key: Callable[[Message], Any], site_of: dict[str, str], pile: list[Message], partitions: int,
+         workers: int) -> _Keyed:
+    """The lesson's dataflow keyed by ``key``, its pile in ``partitions`` partitions, on ``workers`` worker threads."""
 
     def apply_rules(state: Chargers | None, message: Message) -> tuple[Chargers, list]:
-        state = state or Chargers(chargers.site_of)
+        state = state or Chargers(site_of)
         state.feed(message)
         found = [("session", s) for s in state.sessions] + [("aside", a.reason) for a in state.aside]
         state.sessions, state.aside = [], []
         return state, found
 
+    keys: dict[str, set] = {}
+
+    def keyed(message: Message) -> Any:
+        k = key(message)
+        with contextlib.suppress(TypeError):  # an unhashable key: bytewax says so itself
+            keys.setdefault(message.charger, set()).add(k)
+        return k
+
     out: list = []
     flow = Dataflow("learner_key")
-    messages = op.input("messages", flow, TestingSource(pile))
-    keyed = op.key_on("your key", messages, key)
-    found = op.stateful_map("rules", keyed, apply_rules)
+    messages = op.input("messages", flow, _Piles(pile, partitions))
+    found = op.stateful_map("rules", op.key_on("your key", messages, keyed), apply_rules)
     op.output("found", op.flat_map("each", found, lambda kv: kv[1]), TestingSink(out))
-    with learner_dataflow(what="the dataflow with your key"):
-        cluster_main(flow, [], 0, worker_count_per_proc=workers)
-    sessions = pd.DataFrame([s for kind, s in out if kind == "session"])
-    energy = sessions.groupby("charger")["energy_wh"].sum() if len(sessions) else pd.Series(dtype="int64")
-    reasons = pd.Series([r for kind, r in out if kind == "aside"], dtype=object).value_counts().sort_index()
-    return energy, reasons
+    cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    per_charger: dict[str, list[int]] = {}
+    for kind, s in out:
+        if kind == "session":
+            counts = per_charger.setdefault(s.charger, [0, 0])
+            counts[0], counts[1] = counts[0] + 1, counts[1] + s.energy_wh
+    reasons = collections.Counter(r for kind, r in out if kind == "aside")
+    split = next(((c, tuple(sorted(map(repr, ks)))) for c, ks in sorted(keys.items()) if len(ks) > 1), None)
+    return _Keyed(tuple(sorted((c, n, wh) for c, (n, wh) in per_charger.items())), tuple(sorted(reasons.items())), split)
 
 
-@checker
-def charger_key(fn: Callable[[Message], Any]) -> Feedback:
-    """Check ``charger_key(message)``: every message keyed, each charger under one key, several keys; then run it."""
-    chargers, pile, energy, reasons = _keying_case()
+def _lesson_key(message: Message) -> str:
+    """The lesson's own key, the reference: any key that depends only on the charger gives its answer."""
+    return message.charger
+
+
+def _key_cases() -> Iterator[Case]:
+    # Small fleets first: a difference found there is shown whole. Each has its edge: hours and days that turn
+    # during the pile (a key with the time in it splits a session), unregistered chargers, broken messages
+    # (retries, missing fields, readings going backwards), outages, several partitions, one or two workers.
+    rng = random.Random(6)
+    starts = (timedelta(0), timedelta(minutes=52), timedelta(hours=23, minutes=53), timedelta(hours=9, minutes=57))
+    for n in range(14):
+        chargers = rng.randint(1, 5)
+        f = fleet(seed=rng.randrange(10_000), chargers=chargers, sites=rng.randint(1, chargers),
+                  unregistered=rng.choice([0, 0, 1, 2]), broken=rng.choice([0.0, 0.1, 0.3]),
+                  outages=rng.choice([0.0, 0.3]), disorder=rng.choice([0.0, 5.0, 40.0]),
+                  meter_interval=rng.choice([30.0, 120.0, 300.0]), heartbeat_interval=rng.choice([60.0, 300.0, 900.0]),
+                  start=COURSE_START + starts[n % len(starts)])
+        # Long enough for sessions to start and end, with few messages: readings and heartbeats minutes apart.
+        pile = f.pile(until=f.start + timedelta(minutes=rng.randint(10, 90)))
+        yield Case((pile, f.site_of, rng.randint(1, 3), 1 + n % 2), "a small generated fleet")
+    chargers, pile = _keying_case()
+    yield Case((pile, chargers.site_of, 1, 1), "the lesson's fleet, one worker")
+    yield Case((pile, chargers.site_of, 8, 2), "the lesson's fleet, two workers")
+
+
+def _show_messages(case: Case) -> str:
+    pile, site_of, partitions, workers = case.args
+    if not pile:
+        return f"with no message at all, in {partitions} partition(s) on {workers} worker(s)"
+    lines = []
+    for m in pile[:12]:
+        fields = ", ".join(f"{name} {getattr(m, name)}" for name in ("transaction", "meter_wh", "status")
+                           if getattr(m, name) is not None)
+        lines.append(f"  {m.message_id} {m.kind}{f' ({fields})' if fields else ''}, happened "
+                     f"{show_time(m.event_time)}, arrived {show_time(m.arrival_time)}")
+    more = f"\n  ... and {len(pile) - 12} more" if len(pile) > 12 else ""
+    chargers = sorted({m.charger for m in pile})
+    where = "; ".join(f"{c} on {site_of[c]}" if c in site_of else f"{c} not registered" for c in chargers[:6])
+    head = "this 1 message" if len(pile) == 1 else f"these {len(pile)} messages"
+    return (f"with {head} ({where}), in {partitions} partition(s) on {workers} worker(s):\n"
+            + "\n".join(lines) + more)
+
+
+def _show_keyed(answer: Any) -> str:
+    if not isinstance(answer, _Keyed):
+        return show(answer)
+    sessions = ", ".join(f"{c}: {n} session(s), {wh} Wh" for c, n, wh in answer.sessions) or "none"
+    aside = ", ".join(f"{reason}: {n}" for reason, n in answer.aside) or "none"
+    text = f"sessions {{{sessions}}}, set aside {{{aside}}}"
+    if answer.split is not None:
+        charger, keys = answer.split
+        text += f" (the messages of {charger} went under the keys {', '.join(keys[:3])})"
+    return text
+
+
+KEY = Exercise(
+    solution=_lesson_key,
+    cases=_key_cases,
+    call=lambda fn, case: _run(fn, case.args[1], list(case.args[0]), case.args[2], case.args[3]),
+    describe=_show_messages,
+    show=_show_keyed,
+    budget=30,
+    rerun=2,
+    known=(
+        Known("Your key gives one charger's messages different keys on this input: state lives per key, so some of "
+              "its messages meet a state that never saw the ones before (its session's start, its last message). "
+              "Every message of one charger must get the same key, whenever and whatever it is.",
+              when=lambda got, want, case: isinstance(got, _Keyed) and got.split is not None),
+        Known("Your key raised on a message of this input. Every message needs a key, even one the rules will set "
+              "aside.", when=lambda got, want, case: isinstance(got, Raised)),
+    ),
+)
+
+
+def _structure(fn: Callable[[Message], Any], pile: list[Message]) -> set:
+    """The learner's keys on the lesson's pile, with a hint at once for a key that raises, is no string or splits."""
     keys: dict[str, set] = {}
     for m in pile:
         try:
@@ -144,11 +273,19 @@ def charger_key(fn: Callable[[Message], Any]) -> Feedback:
         raise Mistake(f"every message gets the key {next(iter(distinct))!r}. The answer stays right, but one key "
                       "lives on one worker: nothing is shared out however many workers you add. Choose a key with "
                       "many values.")
-    for workers in (1, 2):
-        got_energy, got_reasons = _run(fn, chargers, pile, workers)
-        if not (got_energy.sort_index().equals(energy.sort_index()) and got_reasons.equals(reasons)):
-            raise Mistake(f"on {workers} worker(s), the dataflow with your key does not give the batch job's energy "
-                          "per charger and messages set aside. Check that the key depends only on the charger.")
+    return distinct
+
+
+@checker
+def charger_key(fn: Callable[[Message], Any]) -> Feedback:
+    """Check ``charger_key(message)``: every message keyed, each charger under one key, several keys; then run it.
+
+    The lesson's dataflow keyed by it runs on the lesson's fleet and on small generated fleets (hours and days
+    turning, unregistered chargers, broken messages, several partitions), on one worker and on two, and must
+    find what it finds keyed by charger.
+    """
+    distinct = _structure(fn, _keying_case()[1])
+    KEY.compare(fn)
     return correct(f"{len(distinct)} keys, each charger's messages under one of them: the same answer on one worker "
                    "and on two.")
 
