@@ -42,7 +42,8 @@ def _strings_held(function: ast.FunctionDef) -> list[str]:
     """Every string a function holds, whole, but its docstring and the patterns it looks for (``"x" in text``)."""
     body = function.body[1:] if ast.get_docstring(function) is not None else function.body
     inside = {id(v) for node in ast.walk(function) if isinstance(node, ast.JoinedStr) for v in node.values}
-    tested = {id(n) for node in ast.walk(function) if isinstance(node, ast.Compare) for n in [node.left, *node.comparators]}
+    tested = {id(n) for node in ast.walk(function) if isinstance(node, ast.Compare)
+              for n in [node.left, *node.comparators]}
     found = []
     for statement in body:
         for node in ast.walk(statement):

@@ -468,3 +468,45 @@ def test_resumable_flow_refuses_other_wrong_answers_with_their_hint_or_a_case(fn
 def test_the_expected_outcome_is_the_solution_run_for_real():
     for case in lesson08.FLOW.cases():
         assert lesson08._crash_and_resume(lesson08._sales_steps, case) == lesson08._expected(case), case.label
+
+
+# -- the cases hold the edges, the same every run -------------------------------------------------
+
+def test_the_replay_cases_hold_the_edges():
+    cases = [case.args for case in lesson08.REPLAYED.cases()]
+    assert cases == [case.args for case in lesson08.REPLAYED.cases()]
+    replayed = [lesson08._replayed(s, w) for s, w in cases]
+    assert any(not w for s, w in cases)  # a crash at the very first record
+    assert any(w and not any(s.values()) for s, w in cases)  # nothing committed: everything written comes twice
+    assert any(w and not r for (s, w), r in zip(cases, replayed))  # everything committed: nothing comes twice
+    assert any(len(s) >= 3 and len(set(s.values())) >= 3 for s, w in cases)  # partitions resuming at their own offsets
+    assert max(map(len, replayed)) >= 100  # a long replay
+    assert any(len(w) > len({r.position for r in w}) for s, w in cases)  # a ledger resumed before: copies
+    assert any(any((p, o) not in {r.position for r in w} for p, o in s.items() if o < max(
+        (r.offset for r in w if r.partition == p), default=-1)) for s, w in cases)  # a snapshot on a row routed aside
+
+
+def test_the_sink_cases_hold_the_edges():
+    cases = [case.args[0] for case in lesson08.SINK.cases()]
+    batches = [lesson08._batches(c) for c in cases if not isinstance(c, lesson08._RealCrash)]
+    assert any(b and not any(b) for b in batches)  # only empty batches
+    assert any([] in b and any(b) for b in batches)  # an empty batch among others
+    assert any(any(len(x) > len(set(x)) for x in b) for b in batches)  # a row twice in its batch
+    assert any(len({r for x in b for r in x}) < sum(map(len, b)) and all(len(x) == len(set(x)) for x in b)
+               for b in batches)  # a replay: rows written again in later batches
+    assert any(len({r.partition for x in b for r in x}) > 1 and len({r.offset for x in b for r in x}) < len(
+        {r.position for x in b for r in x}) for b in batches)  # partitions sharing offsets
+    assert any(max([r.sales for x in b for r in x], default=0) >= 10 for b in batches)  # a store updated many times
+    assert any(sum(map(len, b)) >= 100 for b in batches)  # a long replay
+    assert sum(isinstance(c, lesson08._RealCrash) for c in cases) == 2  # and the dataflow itself, last
+    assert isinstance(cases[-1], lesson08._RealCrash)
+
+
+def test_the_flow_cases_hold_the_edges():
+    cases = [case.args for case in lesson08.FLOW.cases() if not isinstance(case.args[0], lesson08._RealCrash)]
+    assert any(not sales for sales, *_ in cases)  # an empty log
+    assert any(sales and at == 0 for sales, _, _, at in cases)  # a crash at the first record
+    assert any(sales and at == len(sales) - 1 for sales, _, _, at in cases)  # a crash at the last record
+    assert any(p >= 3 for _, p, _, _ in cases)  # several partitions
+    assert any(len(sales) - at >= 2 and b > 1 and at % b for sales, _, b, at in cases)  # part-way through a batch
+    assert any(len({e.key for e in sales}) > p for sales, p, _, _ in cases)  # stores sharing a partition

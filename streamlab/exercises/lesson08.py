@@ -162,8 +162,8 @@ def _replay_cases() -> Iterator[Case]:
     yield _written_case(rng, 3, (8, 8, 8), (None, None, None), aside=0.3, label="records routed aside (no row)")
     yield _written_case(rng, 2, (7, 9), (None, None), resumed_before=True, label="a ledger already resumed once")
     for i, (snapshot_at, written) in enumerate(_trials()[1:], 1):
-        yield Case((snapshot_at, list(written)), "a crash of the lesson's dataflow" if i < 3 else "a crash of a fresh log",
-                   items=1)
+        label = "a crash of the lesson's dataflow" if i < 3 else "a crash of a fresh log"
+        yield Case((snapshot_at, list(written)), label, items=1)
     for _ in range(40):
         partitions = rng.randint(1, 4)
         counts = [rng.choice((0, 1, 2, 3, 5, 8, 13)) for _ in range(partitions)]
@@ -337,9 +337,9 @@ def _sink_writes(rng: random.Random, partitions: int, counts: Sequence[int], *, 
 
     The resumed run rewrites each partition's rows from the snapshot's offset
     (``None``: a batch boundary before where the crash happened; -1: where
-    it had read to, so nothing is replayed). ``empty``:
-    the chance of an empty batch between two; ``twice``: of a row repeated
-    inside its batch.
+    that partition had been written to, so nothing is replayed); ``crash=None``
+    is a run without a crash. ``empty``: the chance of an empty batch after a
+    batch; ``twice``: of a row repeated inside its batch.
     """
     per = _partition_rows(rng, partitions, counts)
     first = _interleaved(per, batch)
@@ -350,7 +350,8 @@ def _sink_writes(rng: random.Random, partitions: int, counts: Sequence[int], *, 
         snapshot = [None] * partitions
     at = {p: rng.randrange(0, reached[p] + 1, batch) if s is None else reached[p] if s == -1 else s
           for p, s in enumerate(snapshot)}
-    second = _interleaved([[r for r in rows if r.offset >= at[p]] for p, rows in enumerate(per)], batch) if crash is not None else []
+    replayed = [[r for r in rows if r.offset >= at[p]] for p, rows in enumerate(per)]
+    second = [] if crash is None else _interleaved(replayed, batch)
     items: list = []
     for run in (first, second):
         for i in range(0, len(run), batch):
@@ -411,9 +412,12 @@ def _real_sink(write_rows: Callable[[dict, list[Row]], Any], real: _RealCrash) -
         for crash in (Crash(real.at, "sink"), None):
             error = _run(log, store, recovery, real.batch_size, crash)
             cause = error.__cause__ if error is not None else None
-            if isinstance(cause, _LearnerError):
-                raise cause.inner
-            if isinstance(cause, NotImplementedError):
+            inner = cause
+            while inner is not None and not isinstance(inner, (_LearnerError, NotImplementedError)):
+                inner = inner.__cause__
+            if isinstance(inner, _LearnerError):
+                raise inner.inner
+            if isinstance(inner, NotImplementedError):
                 raise NotImplementedError()
             if crash is not None and not isinstance(cause, InjectedCrash):
                 raise RuntimeError(f"the dataflow should have crashed in the sink, but it {error or 'did not'}")
@@ -562,7 +566,8 @@ def _rows(items: list) -> list[Row]:
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Row):
             item = item[1]
         if not isinstance(item, Row):
-            raise Mistake(f"each item of the stream you return must be a Row (or a (store, Row) pair), got {item!r:.80}")
+            raise Mistake(f"each item of the stream you return must be a Row (or a (store, Row) pair), "
+                          f"got {item!r:.80}")
         rows.append(item)
     return rows
 
@@ -710,7 +715,8 @@ def _show_runs(answer: Any) -> str:
         else "no row"
     if answer.after is None:
         return without
-    after = "; ".join(f"{store}: {n} sale{'s' if n != 1 else ''} {_money(c)}" for store, n, c in answer.after) or "no row"
+    after = "; ".join(f"{store}: {n} sale{'s' if n != 1 else ''} {_money(c)}" for store, n, c in answer.after)
+    after = after or "no row"
     return f"without a crash, {without}; after the crash and the resume, the answer {after}"
 
 
