@@ -4,6 +4,7 @@ import collections
 from datetime import datetime, timedelta, timezone
 
 import bytewax.operators as op
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -107,6 +108,104 @@ def test_time_lag_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
 def test_a_message_never_shows_where_the_log_is():
     message = lesson03.time_lag(raises_file_not_found).message
     assert "<log>" in message and "/tmp" not in message and "streamlab-exercise" not in message
+
+
+# -- exercise 1: more right answers, and wrong ones beyond the check's own catalogue -----------------
+
+def lag_as_numpy(log, name):
+    return np.timedelta64(lag_in_time(log, name)).astype("timedelta64[us]")
+
+
+def lag_with_pandas(log, name):
+    """Every record in a DataFrame; the unread ones are those at or after the committed offset."""
+    committed = log.committed(name)
+    frame = pd.DataFrame(
+        [{"partition": r.partition, "offset": r.offset, "arrival": arrival(r)} for r in log.records()]
+    )
+    unread = frame[frame["offset"] >= frame["partition"].map(committed)]
+    return frame["arrival"].max() - unread["arrival"].min() if len(unread) else pd.Timedelta(0)
+
+
+def lag_from_the_records_lag(log, name):
+    """Skips the partitions whose lag in records is 0; reads each partition's newest with log.read to its end."""
+    committed = log.committed(name)
+    newest = max(arrival(log.read(p)[-1]) for p in range(log.partitions) if log.read(p))
+    oldest = [arrival(log.read(p, committed[p], 1)[0]) for p, behind in log.lag(name).items() if behind]
+    return newest - min(oldest) if oldest else timedelta()
+
+
+@pytest.mark.parametrize("variant", [lag_as_numpy, lag_with_pandas, lag_from_the_records_lag])
+def test_time_lag_accepts_more_correct_variants(variant):
+    feedback = lesson03.time_lag(variant)
+    assert feedback.ok, feedback.message
+
+
+def another_consumers_offsets(log, name):
+    """Reads the offsets of the first consumer listed, whichever it is."""
+    committed, ends = log.committed(log.consumers[0]), log.end_offsets()
+    newest = max(arrival(log.read(p, ends[p] - 1, 1)[0]) for p in ends if ends[p])
+    unread = [arrival(log.read(p, committed[p], 1)[0]) for p in ends if committed[p] < ends[p]]
+    return newest - min(unread) if unread else timedelta(0)
+
+
+def newest_is_the_last_record_read(log, name):
+    """Takes the last record of log.records() (the last partition's) as the newest of the log."""
+    committed, ends = log.committed(name), log.end_offsets()
+    newest = arrival(list(log.records())[-1])
+    unread = [arrival(log.read(p, committed[p], 1)[0]) for p in ends if committed[p] < ends[p]]
+    return newest - min(unread) if unread else timedelta(0)
+
+
+def the_partition_most_behind_in_records(log, name):
+    """Measures only the partition with the most records not committed."""
+    lag = log.lag(name)
+    p = max(lag, key=lag.get)
+    if not lag[p]:
+        return timedelta(0)
+    ends = log.end_offsets()
+    newest = max(arrival(log.read(q, ends[q] - 1, 1)[0]) for q in ends if ends[q])
+    return newest - arrival(log.read(p, log.committed(name)[p], 1)[0])
+
+
+def rounded_to_the_second(log, name):
+    return timedelta(seconds=round(lag_in_time(log, name).total_seconds()))
+
+
+def committed_is_the_last_handled(log, name):
+    """Takes the committed offset for the last record handled: the first unread is the one after it."""
+    committed, ends = log.committed(name), log.end_offsets()
+    newest = max(arrival(log.read(p, ends[p] - 1, 1)[0]) for p in ends if ends[p])
+    unread = [arrival(log.read(p, committed[p] + 1, 1)[0]) for p in ends if committed[p] + 1 < ends[p]]
+    return newest - min(unread) if unread else timedelta(0)
+
+
+def remembered_per_consumer():
+    """Remembers each consumer's lag in a dict outside the function, measured once (the same answer every time it
+    is asked again, so a counterexample shows it, not a change between calls)."""
+    lags = {}
+
+    def time_lag(log, name):
+        if name not in lags:
+            lags[name] = lag_in_time(log, name)
+        return lags[name]
+
+    return time_lag
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (another_consumers_offsets, DIFFERS),
+        (newest_is_the_last_record_read, DIFFERS),
+        (the_partition_most_behind_in_records, DIFFERS),
+        (rounded_to_the_second, DIFFERS),
+        (committed_is_the_last_handled, DIFFERS),
+        (remembered_per_consumer(), DIFFERS),
+    ],
+)
+def test_time_lag_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson03.time_lag(wrong)
+    assert feedback_says(feedback, hint), feedback.message
 
 
 # -- exercise 2: commit after handling --------------------------------------------------------------
@@ -219,6 +318,157 @@ def test_at_least_once_not_implemented_is_not_yet():
         raise NotImplementedError()
 
     assert lesson03.at_least_once(fn).status == "not yet"
+
+
+# -- exercise 2: more right answers, and wrong ones beyond the check's own catalogue -----------------
+
+def partition_by_partition(log, name, handle, batch):
+    """Reads with log.read, a batch from the first partition that has one, and commits that partition's offset."""
+    handled = 0
+    while True:
+        committed, ends = log.committed(name), log.end_offsets()
+        behind = [p for p in range(log.partitions) if committed[p] < ends[p]]
+        if not behind:
+            return np.int64(handled)
+        p = behind[0]
+        records = log.read(p, committed[p], batch)
+        for record in records:
+            handle(record)
+        log.commit(name, {p: records[-1].offset + 1})
+        handled += len(records)
+
+
+def one_record_per_poll(log, name, handle, batch):
+    consumer = log.consumer(name)
+    handled = 0
+    while True:
+        records = consumer.poll(1)
+        if not records:
+            break
+        handle(records[0])
+        consumer.commit()
+        handled += 1
+    return handled
+
+
+def commits_what_was_handled_when_it_crashes(log, name, handle, batch):
+    """On a crash, commits exactly the records handled so far (then lets the crash go on)."""
+    consumer = log.consumer(name)
+    handled = 0
+    while records := consumer.poll(batch):
+        done = {}
+        try:
+            for record in records:
+                handle(record)
+                done[record.partition] = record.offset + 1
+                handled += 1
+        except lesson03.Crash:
+            if done:
+                log.commit(name, done)
+            raise
+        consumer.commit()
+    return handled
+
+
+@pytest.mark.parametrize("variant", [partition_by_partition, one_record_per_poll,
+                                     commits_what_was_handled_when_it_crashes])
+def test_at_least_once_accepts_more_correct_variants(variant):
+    feedback = lesson03.at_least_once(variant)
+    assert feedback.ok, feedback.message
+
+
+def every_other_batch(log, name, handle, batch):
+    consumer = log.consumer(name)
+    handled = polls = 0
+    while records := consumer.poll(batch):
+        for record in records:
+            handle(record)
+        polls += 1
+        handled += len(records)
+        if polls % 2 == 0:
+            consumer.commit()
+    consumer.commit()
+    return handled
+
+
+def commits_the_offset_handled(log, name, handle, batch):
+    """Commits the offset of the last record handled, as if the committed offset were the last one read."""
+    consumer = log.consumer(name)
+    handled = 0
+    while records := consumer.poll(batch):
+        last = {}
+        for record in records:
+            handle(record)
+            last[record.partition] = record.offset
+        log.commit(name, last)
+        handled += len(records)
+    return handled
+
+
+def from_the_start(log, name, handle, batch):
+    """Reads every partition from offset 0, as if nothing had been committed before."""
+    handled = 0
+    for p in range(log.partitions):
+        offset = 0
+        while records := log.read(p, offset, batch):
+            for record in records:
+                handle(record)
+            offset = records[-1].offset + 1
+            log.commit(name, {p: offset})
+            handled += len(records)
+    return handled
+
+
+def handled_outside():
+    """Remembers the positions handled in a set outside the function, to skip replays."""
+    done = set()
+
+    def consume_at_least_once(log, name, handle, batch):
+        consumer = log.consumer(name)
+        handled = 0
+        while records := consumer.poll(batch):
+            for record in records:
+                if (record.partition, record.offset) not in done:
+                    handle(record)
+                    done.add((record.partition, record.offset))
+                    handled += 1
+            consumer.commit()
+        return handled
+
+    return consume_at_least_once
+
+
+def returns_the_committed_total(log, name, handle, batch):
+    consume(log, name, handle, batch)
+    return sum(log.committed(name).values())
+
+
+def grouped_by_order(log, name, handle, batch):
+    """Handles each poll's records sorted by order id."""
+    consumer = log.consumer(name)
+    handled = 0
+    while records := consumer.poll(batch):
+        for record in sorted(records, key=lambda r: r.key):
+            handle(record)
+        consumer.commit()
+        handled += len(records)
+    return handled
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (every_other_batch, "the restart handled a batch or more again"),
+        (commits_the_offset_handled, DIFFERS),
+        (from_the_start, DIFFERS),
+        (handled_outside(), "it keeps something from one call to the next"),
+        (returns_the_committed_total, "return how many records this call handled"),
+        (grouped_by_order, "in offset order"),
+    ],
+)
+def test_at_least_once_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson03.at_least_once(wrong)
+    assert feedback_says(feedback, hint), feedback.message
 
 
 # -- exercise 3: replays handled once --------------------------------------------------------------
@@ -485,6 +735,128 @@ def test_table_flow_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
     feedback = lesson03.table_flow(wrong)
     assert feedback_says(feedback, hint), feedback.message
     assert "/tmp" not in feedback.message and "streamlab-exercise" not in feedback.message
+
+
+# -- exercise 4: more right answers, and wrong ones beyond the check's own catalogue -----------------
+
+def orders_per_partition(records):
+    """One state per log partition, holding that partition's orders; each new version re-keyed by its order id."""
+    def step(table, record):
+        table = dict(table or {})
+        event = orders.from_record(record)
+        try:
+            table[event.order_id] = orders.apply(table.get(event.order_id), event)
+        except orders.RejectedEvent:
+            return table, []
+        return table, [(event.order_id, table[event.order_id])]
+
+    per_partition = op.key_on("by_partition", records, lambda r: str(r.partition))
+    versions = op.stateful_flat_map("fold", per_partition, step)
+    return op.map("by_order", versions, lambda kv: kv[1])
+
+
+def replayed_each_time(records):
+    """Keeps each order's events and replays them all with orders.replay at every new one."""
+    def step(events, record):
+        events = [*(events or []), orders.from_record(record)]
+        return events, orders.replay(events).table.get(record.key)
+
+    return op.stateful_map("replay", op.key_on("by_order", records, lambda r: r.value["order_id"]), step)
+
+
+def decoded_by_the_source_step(records):
+    """Decodes in a map step, keys by the event's order id, and folds with a plain function that catches."""
+    def fold(order, event):
+        try:
+            return orders.apply(order, event)
+        except orders.RejectedEvent:
+            return order
+
+    events = op.map("decode", records, orders.from_record)
+    keyed = op.key_on("key", events, lambda e: e.key)
+    return op.stateful_map("fold", keyed, lambda order, event: (fold(order, event), fold(order, event)))
+
+
+@pytest.mark.parametrize("variant", [orders_per_partition, replayed_each_time, decoded_by_the_source_step])
+def test_table_flow_accepts_more_correct_variants(variant):
+    feedback = lesson03.table_flow(variant)
+    assert feedback.ok, feedback.message
+
+
+def emits_the_version_before(records):
+    def step(order, record):
+        try:
+            new = orders.apply(order, orders.from_record(record))
+        except orders.RejectedEvent:
+            new = order
+        return new, order
+
+    return op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
+
+
+def table_outside():
+    """The orders in a dict outside the function, updated by a plain map step."""
+    table = {}
+
+    def orders_flow(records):
+        def step(record):
+            event = orders.from_record(record)
+            try:
+                table[event.order_id] = orders.apply(table.get(event.order_id), event)
+            except orders.RejectedEvent:
+                pass
+            return event.order_id, table.get(event.order_id)
+
+        return op.map("apply", records, step)
+
+    return orders_flow
+
+
+def forgets_on_a_rejected_event(records):
+    def step(order, record):
+        try:
+            order = orders.apply(order, orders.from_record(record))
+        except orders.RejectedEvent:
+            order = None
+        return order, order
+
+    return op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
+
+
+def sorted_by_event_time(records):
+    """Keeps each order's events and folds them sorted by when they happened, to repair the order of the log."""
+    def step(events, record):
+        events = sorted([*(events or []), orders.from_record(record)], key=lambda e: e.event_time)
+        return events, orders.replay(events).table.get(record.key)
+
+    return op.stateful_map("replay", op.key_on("by_order", records, lambda r: r.key), step)
+
+
+def cancelled_leaves_the_table(records):
+    """A cancelled order is emitted as None, as if it left the table."""
+    def step(order, record):
+        try:
+            order = orders.apply(order, orders.from_record(record))
+        except orders.RejectedEvent:
+            pass
+        return order, None if order is not None and order.status == "cancelled" else order
+
+    return op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (emits_the_version_before, DIFFERS),
+        (table_outside(), "it keeps something from one call to the next"),
+        (forgets_on_a_rejected_event, DIFFERS),
+        (sorted_by_event_time, DIFFERS),
+        (cancelled_leaves_the_table, DIFFERS),
+    ],
+)
+def test_table_flow_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson03.table_flow(wrong)
+    assert feedback_says(feedback, hint), feedback.message
 
 
 def test_table_flow_not_implemented_is_not_yet():
