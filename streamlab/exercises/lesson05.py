@@ -53,7 +53,6 @@ from streamlab.fraud import (
     CardHistory,
     Detection,
     Rules,
-    agree_alerts,
     decide,
     detect_loop,
     distance_km,
