@@ -429,7 +429,7 @@ def _run_steps(fn: Callable[[Any], Any], payloads: list[Any]) -> tuple[list[Any]
 
 
 def _flow_meaning(answer: tuple[list[Any], list[Any]], case: Case) -> dict[str, Any]:
-    """Events as a bag of (position, event), dead letters as a bag of (position, source, field, rule)."""
+    """Events as rows (position, its fields), dead letters as rows (position, source, field, rule), in any order."""
     events, dead = answer
     if any(isinstance(e, DeadLetter) for e in events) or any(
             isinstance(d, tuple) and len(d) == 2 and isinstance(d[1], OrderEvent) for d in dead):
