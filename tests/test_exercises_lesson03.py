@@ -549,7 +549,7 @@ def test_once_per_record_accepts_correct_variants(variant):
         (skipping(lambda s, r: r.key in s.get("keys", ())), "records whose key you had seen before"),
         (skipping(lambda s, r: r.offset <= s.get(r.partition, -1), decode=True), "pass handle the record itself"),
         (lambda handle: None, "return a function"),
-        (skipping(lambda s, r: r.offset <= s.get(r.partition, -1) + 1), "never reached handle"),
+        (skipping(lambda s, r: r.offset <= s.get(r.partition, -1) + 1), DIFFERS),
     ],
 )
 def test_once_per_record_rejects_typical_mistakes_with_the_right_hint(wrong, hint):
@@ -607,6 +607,134 @@ def positions_outside():
 def test_once_per_record_refuses_state_outside_and_short_memories(wrong, hint):
     feedback = lesson03.once_per_record(wrong)
     assert feedback.status == "wrong" and hint in feedback.message, feedback
+
+
+# -- exercise 3: more right answers, and wrong ones beyond the check's own catalogue -----------------
+
+class OffsetsPerPartition:
+    """A set of the offsets handled, one per partition."""
+
+    def __init__(self, handle):
+        self.handle, self.done = handle, collections.defaultdict(set)
+
+    def __call__(self, record):
+        if record.offset not in self.done[record.partition]:
+            self.done[record.partition].add(record.offset)
+            self.handle(record)
+
+
+def counted_positions(handle):
+    seen = collections.Counter()
+
+    def handle_once(record):
+        seen[record.partition, record.offset, record.key] += 1
+        if seen[record.partition, record.offset, record.key] == 1:
+            handle(record)
+
+    return handle_once
+
+
+def highest_offset_seen(handle):
+    highest = collections.defaultdict(lambda: -1)
+
+    def handle_once(record):
+        if record.offset > highest[record.partition]:
+            highest[record.partition] = record.offset
+            handle(record)
+
+    return handle_once
+
+
+@pytest.mark.parametrize("variant", [OffsetsPerPartition, counted_positions, highest_offset_seen])
+def test_once_per_record_accepts_more_correct_variants(variant):
+    feedback = lesson03.once_per_record(variant)
+    assert feedback.ok, feedback.message
+
+
+def expects_the_offset_handled(handle):
+    """Notes the offset handled, not the next one: the last record before a crash gets through again."""
+    expected = {}
+
+    def handle_once(record):
+        if record.offset < expected.get(record.partition, 0):
+            return
+        handle(record)
+        expected[record.partition] = record.offset
+
+    return handle_once
+
+
+def handles_before_looking(handle):
+    seen = set()
+
+    def handle_once(record):
+        handle(record)
+        seen.add((record.partition, record.offset))
+
+    return handle_once
+
+
+def by_object_identity(handle):
+    """Remembers the record objects: a replay is a new object read again from the log."""
+    seen = set()
+
+    def handle_once(record):
+        if id(record) not in seen:
+            seen.add(id(record))
+            handle(record)
+
+    return handle_once
+
+
+def by_arrival_time(handle):
+    """Takes a record's arrival time for its identity: two records that arrived at the same moment are one."""
+    seen = set()
+
+    def handle_once(record):
+        if record.value["arrival_time"] not in seen:
+            seen.add(record.value["arrival_time"])
+            handle(record)
+
+    return handle_once
+
+
+def forgets_at_offset_zero(handle):
+    """Starts afresh when a partition's offset 0 comes: as if it could only come at the start."""
+    expected = {}
+
+    def handle_once(record):
+        if record.offset == 0:
+            expected.pop(record.partition, None)
+        if record.offset >= expected.get(record.partition, 0):
+            handle(record)
+            expected[record.partition] = record.offset + 1
+
+    return handle_once
+
+
+def default_argument(handle, seen=set()):  # noqa: B006  (the mistake: one set for every wrapper ever made)
+    def handle_once(record):
+        if (record.partition, record.offset) not in seen:
+            seen.add((record.partition, record.offset))
+            handle(record)
+
+    return handle_once
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (expects_the_offset_handled, "reached handle a second time"),
+        (handles_before_looking, "reached handle a second time"),
+        (by_object_identity, "reached handle a second time"),
+        (by_arrival_time, DIFFERS),
+        (forgets_at_offset_zero, "reached handle a second time"),
+        (default_argument, "shares what it remembers with the wrappers made before"),
+    ],
+)
+def test_once_per_record_refuses_more_wrong_answers(wrong, hint):
+    feedback = lesson03.once_per_record(wrong)
+    assert feedback_says(feedback, hint), feedback.message
 
 
 # -- exercise 4: the table as a dataflow over the log ---------------------------------------------

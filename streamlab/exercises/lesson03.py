@@ -12,21 +12,24 @@
    stream of a log's records and returns the stream of ``(order id, Order)``
    versions that builds the table of orders; run in a real dataflow reading the log.
 
-The checks of exercises 1, 2 and 4 compare the learner's function with the
-solution (:mod:`streamlab.exercises.differ`) on real logs: the lesson's, a
-fresh one, and small generated ones holding each exercise's edges (a consumer
-caught up on some partitions and never having read others, a committed offset
-at the end, empty partitions, one record, several partitions whose newest
-records are in any of them, arrivals that tie, events that happened long before
-they arrived; crashes on the first record, right after it, on the last, none at
-all, deep in a long batch; an empty log, orders updated many times, events
-appended twice, before their order was placed, for an order nobody placed).
-The smallest log found where the answers differ is shown, with the hint of a
-known mistake when that mistake gives the learner's answer on it. Exercise 3's
-check delivers the lesson's log and fresh ones with crashes, and counts.
+Every check compares the learner's function with the solution
+(:mod:`streamlab.exercises.differ`) on real logs: the lesson's, fresh ones,
+and small generated ones holding each exercise's edges (a consumer caught up
+on some partitions and never having read others, a committed offset at the
+end, empty partitions, one record, several partitions whose newest records are
+in any of them, arrivals that tie, events that happened long before they
+arrived; crashes on the first record, right after it, on the last, several
+batches in, none at all, and a replay of 480 records in a row; an empty log,
+orders updated many times, events appended twice, before their order was
+placed, for an order nobody placed). The smallest log found where the answers
+differ is shown, with the hint of a known mistake when that mistake gives the
+learner's answer on it.
 
-Each check builds its logs in a temporary directory, removed when it ends, and
-never shows where: a message that would name the directory names it ``<log>``.
+A check builds each log it needs once, in a temporary directory, and never
+shows where: a message that would name the directory names it ``<log>``. The
+logs of the exercises' own cases are kept while the process runs (a check run
+again builds none) and removed when it exits; the smaller ones tried while
+shrinking are removed when the check ends.
 """
 
 from __future__ import annotations
@@ -50,12 +53,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from streamlab.consumers import Payments
 from streamlab.events import COURSE_START, arrived_before
 from streamlab.exercises import Feedback, Mistake, checker, correct
 from streamlab.exercises.differ import Case, Exercise, Known, Raised, dataflow_cause, show_time
 from streamlab.log import Log, Record
-from streamlab.orders import Order, OrderEvent, RejectedEvent, apply, from_record, order_pipe, publish
+from streamlab.orders import Order, OrderEvent, RejectedEvent, apply, from_record, order_pipe
 
 __all__ = ["Crash", "at_least_once", "once_per_record", "table_flow", "time_lag"]
 
@@ -97,27 +99,6 @@ def _disordered() -> tuple[OrderEvent, ...]:
     retried = next(i for i, e in enumerate(events) if e.kind == "placed" and i > len(events) // 2)
     events.insert(retried + 5, events[retried])
     return tuple(events)
-
-
-@contextlib.contextmanager
-def _scratch_log(seed: int | None | str) -> Iterator[Log]:
-    """A fresh log holding the check's events, in a temporary directory whose path no message shows.
-
-    ``seed``: None for the lesson's hour, an int for a fresh pipe, ``"disordered"`` for :func:`_disordered`.
-    """
-    with tempfile.TemporaryDirectory(prefix="streamlab-exercise-") as tmp:
-        log = Log.create(Path(tmp) / "orders", partitions=PARTITIONS)
-        publish(log, _disordered() if seed == "disordered" else _events(seed))
-        try:
-            yield log
-        except (Mistake, NotImplementedError):
-            raise
-        except Exception as error:
-            cause = error.__cause__ or error
-            if isinstance(cause, NotImplementedError):
-                raise
-            message = str(cause).replace(str(Path(tmp).resolve()), "<log>").replace(tmp, "<log>")
-            raise Mistake(f"your code raised {type(cause).__name__}: {message}") from None
 
 
 def _arrival(record: Record) -> datetime:
@@ -847,14 +828,16 @@ def at_least_once(fn: Callable[[Log, str, Callable[[Record], None], int], Any]) 
 
 def _deliver_at_least_once(
     log: Log, name: str, handler: Callable[[Record], Any], batch: int, crashes_at: dict[int, int]
-) -> tuple[int, int]:
-    """Feed ``handler`` as an at-least-once consumer would, crashing before some commits; return (crashes, replayed).
+) -> tuple[int, int, int]:
+    """Feed ``handler`` as an at-least-once consumer would, crashing before some commits.
+
+    Returns how many crashes, replays and deliveries there were.
 
     ``crashes_at`` maps a poll (counted from 0) to how many of its records are
     handled before the service dies, before it could commit that poll.
     """
     consumer = log.consumer(name)
-    crashes = replayed = polls = 0
+    crashes = replayed = polls = deliveries = 0
     seen: set[tuple[int, int]] = set()
     while records := consumer.poll(batch):
         crash_after = crashes_at.get(polls)
@@ -863,6 +846,7 @@ def _deliver_at_least_once(
             if (record.partition, record.offset) in seen:
                 replayed += 1
             seen.add((record.partition, record.offset))
+            deliveries += 1
             handler(record)
             if i + 1 == crash_after:
                 break
@@ -872,108 +856,192 @@ def _deliver_at_least_once(
         # The process died before committing: a restart opens the consumer at its committed offsets.
         crashes += 1
         consumer = log.consumer(name)
-    return crashes, replayed
+    return crashes, replayed, deliveries
 
 
-def _global_offset_skips(records: list[Record]) -> set[tuple[int, int]]:
-    """What a handler that keeps one offset for the whole log (not one per partition) would skip."""
-    skipped, last = set(), -1
-    for record in records:
-        if record.offset <= last:
-            skipped.add((record.partition, record.offset))
-        else:
-            last = record.offset
-    return skipped
+@dataclass(frozen=True)
+class _Heard:
+    """What reached ``handle`` through the learner's wrapper: per partition, the offsets in the order they came.
+
+    The fields after ``offsets`` describe the delivery (the same for every
+    answer): kept for the final message, never compared.
+    """
+
+    offsets: tuple[tuple[int, tuple[int, ...]], ...]
+    deliveries: int = field(default=0, compare=False)
+    replays: int = field(default=0, compare=False)
+    crashes: int = field(default=0, compare=False)
+
+
+def _heard(fn: Callable[[Callable[[Record], Any]], Callable[[Record], Any]], case: Case) -> Any:
+    """Deliver the case's log through ``fn(handle)`` at least once, crashing as the case says; what reached handle."""
+    records, partitions, batch, crashes_at = case.args
+    log = _log([r.event for r in records], partitions, {"payments": dict.fromkeys(range(partitions), 0)})
+    received: list[Any] = []
+    try:
+        wrapped = fn(received.append)
+    except (NotImplementedError, Mistake):
+        raise
+    except Exception as error:
+        return _raised(error, log)
+    if not callable(wrapped):
+        raise Mistake(f"return a function that takes a record (a wrapper around handle); got {type(wrapped).__name__}.")
+    try:
+        crashes, replays, deliveries = _deliver_at_least_once(log, "payments", wrapped, batch, dict(crashes_at))
+    except (NotImplementedError, Mistake):
+        raise
+    except Exception as error:
+        return _raised(error, log)
+    odd = next((r for r in received if not isinstance(r, Record)), None)
+    if odd is not None:
+        raise Mistake(f"pass handle the record itself, as you got it; you passed a {type(odd).__name__}.")
+    heard: dict[int, list[int]] = {}
+    for r in received:
+        heard.setdefault(r.partition, []).append(r.offset)
+    return _Heard(tuple((p, tuple(o)) for p, o in sorted(heard.items())), deliveries, replays, crashes)
+
+
+def _once_model(skip: Callable[[dict[Any, Any], Record], bool]) -> Callable[..., Callable[[Record], Any]]:
+    """A wrapper that skips a record when ``skip(state, record)``; the state notes each partition's last offset handled,
+    the last offset handled in any partition (``"any"``) and the keys handled (``"keys"``)."""
+    def once_per_record(handle: Callable[[Record], Any]) -> Callable[[Record], Any]:
+        state: dict[Any, Any] = {"keys": set()}
+
+        def handle_once(record: Record) -> None:
+            if skip(state, record):
+                return
+            handle(record)
+            state[record.partition] = record.offset
+            state["any"] = record.offset
+            state["keys"].add(record.key)
+
+        return handle_once
+
+    return once_per_record
+
+
+def _once_cases() -> Iterator[Case]:
+    rng = random.Random(303)
+    keys = _keys(3)
+    t = COURSE_START
+
+    def order_records(partitions: int, orders: int) -> list[_Rec]:
+        """Orders of one to three events each (placed, paid, shipped), their records interleaved in the log."""
+        taken = dict.fromkeys(range(partitions), 0)
+        lives = []
+        for _ in range(orders):
+            p = rng.randrange(partitions)
+            key = _keys(partitions)[p][taken[p]]
+            taken[p] += 1
+            lives.append([(p, key, kind) for kind in ("placed", "paid", "shipped")[: rng.randint(1, 3)]])
+        out = []
+        while any(lives):
+            life = rng.choice([life for life in lives if life])
+            p, key, kind = life.pop(0)
+            at = t + timedelta(seconds=5 * (len(out) // 2))  # two records a time: ties
+            out.append(_Rec(p, OrderEvent(key, "customer-0", kind, 10.0, at, at)))
+        return out
+
+    # By hand, the edges first: one record delivered twice; the first record of every partition replayed (offset
+    # 0 everywhere); the same offsets in two partitions; a crash before anything was committed.
+    one = [_Rec(0, OrderEvent(keys[0][0], "customer-0", "placed", 10.0, t, t))]
+    yield Case((one, 3, 2, ((0, 1),)), "one record, delivered twice")
+    two = [_Rec(p, OrderEvent(keys[p][i], "customer-0", "placed", 10.0, t, t)) for i in range(2) for p in range(2)]
+    yield Case((two, 3, 2, ((0, 2), (2, 1))), "two partitions, crashes in two polls")
+    for _ in range(22):
+        partitions = rng.randint(1, 3)
+        records = order_records(partitions, rng.randint(1, 6))
+        batch = rng.randint(1, 5)
+        polls = len(records) // batch + 3
+        crashes = {rng.randrange(polls): rng.randint(1, batch) for _ in range(rng.randint(0, 3))}
+        yield Case((records, partitions, batch, tuple(sorted(crashes.items()))))
+    # The lesson's log, a fresh one, and a long replay (a crash after 480 records of a poll of 500: a wrapper that
+    # remembers only the last few records lets the replay through).
+    for seed, batch, crashes_at, label in ((None, 60, ((1, 17), (4, 33), (5, 2)), "the lesson's log"),
+                                          (5, 45, ((0, 44), (3, 9), (9, 30), (10, 1)), "a fresh log"),
+                                          (6, 500, ((0, 480),), "a long replay")):
+        # Not shrunk (items=None): a log of hundreds of records, delivered again for each smaller one, costs seconds.
+        records = _lesson_records(seed, lambda ends: dict.fromkeys(ends, 0))
+        yield Case((records, PARTITIONS, batch, crashes_at), label, items=None)
+
+
+def _describe_once(case: Case) -> str:
+    records, partitions, batch, crashes_at = case.args
+    by: dict[int, list[str]] = {p: [] for p in range(partitions)}
+    for p, offset, r in _positions(records, partitions):
+        by[p].append(f"{offset} ({r.event.order_id} {r.event.kind}, arrived {show_time(r.event.arrival_time)})")
+    if len(records) > 12:
+        log = "\n".join(f"  partition {p}: {len(mine)} records" for p, mine in by.items())
+    else:
+        log = "\n".join(f"  partition {p}: {', '.join(mine) or 'no records'}" for p, mine in by.items())
+    crashes = "; ".join(f"after {n} record{'s' * (n != 1)} of poll {poll + 1}" for poll, n in crashes_at)
+    return (f"a log of {partitions} partition{'s' * (partitions != 1)} (offset, order, kind, arrival):\n{log}\ndelivered in "
+            f"polls of {batch}, each committed once handled, "
+            + (f"the service crashing {crashes} (a restart then polls again from the committed offsets)" if crashes
+               else "the service never crashing"))
+
+
+def _show_heard(heard: Any) -> str:
+    if not isinstance(heard, _Heard):
+        return repr(heard)
+    if not heard.offsets:
+        return "nothing reached handle"
+
+    def offsets(o: tuple[int, ...]) -> str:
+        if o == tuple(range(len(o))) and len(o) > 3:
+            return f"offsets 0 to {len(o) - 1}, once each"
+        twice = len(o) - len(set(o))
+        listed = f"offset{'s' * (len(o) > 1)} {', '.join(map(str, o[:12]))}{', …' * (len(o) > 12)}"
+        return listed + (f" ({len(o)} in all, {twice} of them again)" if len(o) > 12 and twice else "")
+
+    return "handle got " + "; ".join(f"partition {p} {offsets(o)}" for p, o in heard.offsets)
+
+
+def _twice(got: Any, want: Any, case: Case) -> bool:
+    return isinstance(got, _Heard) and any(len(set(o)) < len(o) for _, o in got.offsets)
+
+
+ONCE = Exercise(
+    solution=_once_model(lambda state, record: record.offset <= state.get(record.partition, -1)),
+    cases=lambda: _keeping(_once_cases(), lambda case: (
+        [r.event for r in case.args[0]], case.args[1], {"payments": dict.fromkeys(range(case.args[1]), 0)})),
+    call=_heard,
+    meaning=lambda answer, case: answer,
+    describe=lambda case: f"with {_describe_once(case)}",
+    show=_show_heard,
+    budget=40,
+    state_hint=(
+        "a wrapper made by one call shares what it remembers with the wrappers made before (a variable outside the "
+        "function, or a default argument's value): called twice with the same deliveries, it let other records through. Keep the offsets in the "
+        "wrapper's own state, made afresh on each call"
+    ),
+    known=(
+        Known("records replayed after a crash reached handle a second time: payments counted their money twice. "
+              "Remember, per partition, the next offset you expect, and skip records before it.", when=_twice),
+        Known("the first record of each partition never reached handle: offsets count from 0, so before anything "
+              "is handled the next offset expected is 0.",
+              model=_once_model(lambda state, record: record.offset <= state.get(record.partition, 0))),
+        Known("you kept one offset for the whole log. Offsets count per partition (partition 1 has an offset 5 as "
+              "partition 0 does): keep the next offset expected for each partition.",
+              model=_once_model(lambda state, record: record.offset <= state.get("any", -1))),
+        Known("you skipped records whose key you had seen before. One order has several records (placed, paid, "
+              "shipped): a replay is the same *position* (partition, offset), not the same key.",
+              model=_once_model(lambda state, record: record.key in state["keys"])),
+    ),
+)
 
 
 @checker
 def once_per_record(fn: Callable[[Callable[[Record], Any]], Callable[[Record], Any]]) -> Feedback:
     """Check ``once_per_record(handle)``: delivered at least once, with crashes, ``handle`` sees each record once."""
-    summary = []
-    # The lesson's log, the same again (a wrapper that shares what it remembers with the wrappers made before, in
-    # a variable outside the function, fails it the second time), a fresh one, and a long replay (a crash after
-    # 480 records of a poll of 500: a wrapper that remembers only the last few records lets the replay through).
-    lesson = (None, 60, {1: 17, 4: 33, 5: 2})
-    cases = (lesson, lesson, (5, 45, {0: 44, 3: 9, 9: 30, 10: 1}), (6, 500, {0: 480}))
-    for round_, (seed, batch, crashes_at) in enumerate(cases):
-        try:
-            summary.append(_once_case(fn, seed, batch, crashes_at))
-        except Mistake as mistake:
-            if round_ == 1:
-                raise Mistake(
-                    "your function passed the lesson's log the first time and fails it the second time: a wrapper "
-                    "made by one call shares what it remembers with the wrappers made before (a variable outside "
-                    "the function). Keep the offsets in the wrapper's own state, made afresh on each call."
-                ) from None
-            raise mistake from None
-    (n1, r1, c1), _, (n2, r2, c2), (_, long_replay, _) = summary
+    with _check_run():
+        answers = {case.label: answer for case, answer in ONCE.compare(fn)}
+    lesson, fresh, long = answers["the lesson's log"], answers["a fresh log"], answers["a long replay"]
     return correct(
-        f"{n1} and {n2} deliveries, of which {r1} and {r2} were replays after {c1} and {c2} crashes, and a replay of "
-        f"{long_replay} records in a row: handle saw every record exactly once, so payments counted each amount once."
+        f"{lesson.deliveries} and {fresh.deliveries} deliveries, of which {lesson.replays} and {fresh.replays} were "
+        f"replays after {lesson.crashes} and {fresh.crashes} crashes, and a replay of {long.replays} records in a "
+        "row: handle saw every record exactly once, so payments counted each amount once."
     )
-
-
-def _once_case(
-    fn: Callable[[Callable[[Record], Any]], Callable[[Record], Any]], seed: int | None, batch: int,
-    crashes_at: dict[int, int],
-) -> tuple[int, int, int]:
-    """One delivery of a log, at least once with crashes, through the learner's wrapper: (deliveries, replays, crashes)."""
-    with _scratch_log(seed) as log:
-        log.add_consumer("payments")
-        payments, received = Payments(), []
-
-        def handle(record: Any) -> None:
-            received.append(record)
-            if isinstance(record, Record):
-                payments.handle(from_record(record))
-
-        wrapped = fn(handle)
-        if not callable(wrapped):
-            raise Mistake(
-                f"return a function that takes a record (a wrapper around handle); got {type(wrapped).__name__}."
-            )
-        delivered: list[Record] = []
-        crashes, replayed = _deliver_at_least_once(
-            log, "payments", lambda r: (delivered.append(r), wrapped(r)), batch, crashes_at
-        )
-        everything = list(log.records())
-        if received and not all(isinstance(r, Record) for r in received):
-            odd = next(r for r in received if not isinstance(r, Record))
-            raise Mistake(f"pass handle the record itself, as you got it; you passed a {type(odd).__name__}.")
-        positions = [(r.partition, r.offset) for r in received]
-        twice = [k for k, n in Counter(positions).items() if n > 1]
-        if twice:
-            raise Mistake(
-                f"{len(twice)} records replayed after a crash reached handle a second time: payments counted their "
-                "money twice. Remember, per partition, the next offset you expect, and skip records before it."
-            )
-        missing = {(r.partition, r.offset) for r in everything} - set(positions)
-        if missing:
-            if all(offset == 0 for _, offset in missing):
-                raise Mistake(
-                    "the first record of each partition never reached handle: offsets count from 0, so before "
-                    "anything is handled the next offset expected is 0."
-                )
-            if missing <= _global_offset_skips(delivered):
-                raise Mistake(
-                    "you kept one offset for the whole log. Offsets count per partition (partition 1 has an "
-                    "offset 5 as partition 0 does): keep the next offset expected for each partition."
-                )
-            first_seen: dict[str, int] = {}
-            for i, r in enumerate(delivered):
-                first_seen.setdefault(r.key, i)
-            by_key = {(r.partition, r.offset) for i, r in enumerate(delivered) if first_seen[r.key] < i}
-            if missing <= by_key:
-                raise Mistake(
-                    "you skipped records whose key you had seen before. One order has several records (placed, "
-                    "paid, shipped): a replay is the same *position* (partition, offset), not the same key."
-                )
-            raise Mistake(
-                f"{len(missing)} records never reached handle: skip only records you have handled before."
-            )
-        if not _in_offset_order(positions):
-            raise Mistake("handle should see each partition's records in offset order, as they were delivered.")
-        return len(delivered), replayed, crashes
 
 
 # -- 4. The table as a dataflow over the log -------------------------------------------------------
