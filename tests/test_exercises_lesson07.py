@@ -723,3 +723,17 @@ def test_every_placeholder_says_not_yet(check_fn, args):
         raise NotImplementedError()
 
     assert check_fn(placeholder).status == "not yet"
+
+
+@pytest.mark.parametrize("check_fn, fn, hint", [
+    (check.validating_flow, lambda numbered: (numbered, None), "return two streams"),
+    (check.validating_flow, lambda numbered: [numbered, numbered], "return two streams"),
+    (check.validating_flow, lambda numbered: (op.map("a", numbered, str), op.map("a", numbered, str)),
+     "building your steps raised ValueError"),
+    (check.replay_fix, lambda payload: set(), "for a record, a dict"),
+    (check.replay_fix, lambda payload: 1 / 0, "must come back unchanged"),
+    (check.upgrade_first, lambda old, new: None, "answer one of"),
+    (check.upgrade_first, lambda old, new: old["no such key"], DIFFERS),
+])
+def test_odd_answers_get_a_hint_never_a_crash(check_fn, fn, hint):
+    refused(check_fn(fn), hint)

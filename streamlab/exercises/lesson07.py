@@ -341,6 +341,7 @@ FIX = Exercise(
               "arrived (it is the record of what was sent).", when=_wrong("in place")),
         Known("a payload that is not a record (bytes, a list, None, a number) has nothing to repair: it must come "
               "back unchanged, as it came.", when=_wrong("not a record")),
+        Known("your fix must return the payload, repaired: for a record, a dict.", when=_wrong("not a dict")),
         Known("the coupon field is to be dropped (the shop decided nobody reads it).", when=_wrong("coupon kept")),
         Known("an amount sent as text that reads as a number (\"12.5\") must become that number.",
               when=_wrong("text number")),
@@ -404,7 +405,7 @@ def _run_steps(fn: Callable[[Any], Any], payloads: list[Any]) -> tuple[list[Any]
     an error in a step stops the run and is an outcome, shown with its payloads.
     """
     import bytewax.operators as op
-    from bytewax.dataflow import Dataflow
+    from bytewax.dataflow import Dataflow, Stream
     from bytewax.testing import TestingSink, TestingSource
 
     from streamlab.stream.runner import run_flow
@@ -420,7 +421,7 @@ def _run_steps(fn: Callable[[Any], Any], payloads: list[Any]) -> tuple[list[Any]
         raise
     except Exception as error:
         raise Mistake(f"building your steps raised {type(error).__name__}: {error}") from None
-    if not isinstance(out, tuple) or len(out) != 2:
+    if not isinstance(out, tuple) or len(out) != 2 or not all(isinstance(stream, Stream) for stream in out):
         raise Mistake("return two streams, as a tuple: the events first, then the dead letters")
     op.output("check_events_out", out[0], TestingSink(events))
     op.output("check_dead_letters_out", out[1], TestingSink(dead))
