@@ -61,7 +61,7 @@ def fix_raising_unchanged(payload):
 
 
 @pytest.mark.parametrize("fn", [check.solution_fix, fix_by_copy, fix_raising_unchanged])
-def test_right_fixes_are_accepted(fn):
+def test_replay_fix_accepts_right_fixes(fn):
     assert check.replay_fix(fn).ok
 
 
@@ -110,7 +110,7 @@ def _variant(**how):
     ({"skip_times": True}, "taken as UTC"),
     ({"overwrite_zones": True}, "another zone"),
 ])
-def test_wrong_fixes_get_their_own_hint(how, words):
+def test_replay_fix_refuses_wrong_fixes_with_their_own_hint(how, words):
     feedback = check.replay_fix(_variant(**how))
     assert feedback.status == "wrong" and words in feedback.message, feedback
 
@@ -182,7 +182,7 @@ def fix_as_in_the_notebook(payload):
 
 
 @pytest.mark.parametrize("fn", [fix_with_zoneinfo, fix_integers_as_int, fix_as_in_the_notebook])
-def test_fixes_written_another_way_are_accepted(fn):
+def test_replay_fix_accepts_fixes_written_another_way(fn):
     assert check.replay_fix(fn).ok
 
 
@@ -286,7 +286,8 @@ def fix_reading_the_amount_first(payload):
     (fix_reading_the_amount_first, "must come back unchanged"),
 ], ids=["isdigit", "int", "bad-text-to-None", "any-case-coupon", "all-zones-to-utc", "event-time-only",
         "london-time", "text-times", "coupon-with-a-value", "state", "nested-coupons", "missing-amount"])
-def test_more_wrong_fixes_are_refused_with_their_hint_or_a_case(fn, hint):
+def test_replay_fix_refuses_more_wrong_fixes_with_their_hint_or_a_case(fn, hint):
+    _REPAIRED.clear()  # the state a learner's fix keeps, as in a fresh kernel (the test may run several times)
     refused(check.replay_fix(fn), hint)
 
 
@@ -314,7 +315,7 @@ def steps_two_filters(numbered):
 
 
 @pytest.mark.parametrize("fn", [steps_branch, steps_two_filters])
-def test_right_dataflows_are_accepted(fn):
+def test_validating_flow_accepts_right_dataflows(fn):
     assert check.validating_flow(fn).ok
 
 
@@ -356,7 +357,7 @@ def steps_one_stream(numbered):
     (steps_raising, "your dataflow stopped"),
     (steps_one_stream, "return two streams"),
 ])
-def test_wrong_dataflows_get_their_own_hint(fn, words):
+def test_validating_flow_refuses_wrong_dataflows_with_their_own_hint(fn, words):
     feedback = check.validating_flow(fn)
     assert feedback.status == "wrong" and words in feedback.message, feedback
 
@@ -412,7 +413,7 @@ def steps_validating_twice(numbered):
 
 @pytest.mark.parametrize("fn", [steps_two_filter_maps, steps_tagged_flat_map, steps_counting_in_the_state,
                                 steps_validating_twice])
-def test_dataflows_written_another_way_are_accepted(fn):
+def test_validating_flow_accepts_dataflows_written_another_way(fn):
     assert check.validating_flow(fn).ok
 
 
@@ -491,7 +492,7 @@ def steps_letting_zone_letters_through(numbered):
     (steps_dropping_letters_without_a_field, "exactly one of the two streams"),
     (steps_letting_zone_letters_through, "holds dead letters"),
 ])
-def test_more_wrong_dataflows_are_refused_with_their_hint_or_a_case(fn, hint):
+def test_validating_flow_refuses_more_wrong_dataflows_with_their_hint_or_a_case(fn, hint):
     refused(check.validating_flow(fn), hint)
 
 
@@ -515,7 +516,7 @@ def v2_with(field, **changes):
     v2_with({"name": "channel", "type": ["null", "string"], "default": None}),
     json.dumps(v2_with({"name": "channel", "type": "string", "default": "store"})),
 ])
-def test_compatible_schemas_are_accepted(schema):
+def test_evolve_schema_accepts_compatible_schemas(schema):
     assert check.evolve_schema(lambda: copy.deepcopy(schema)).ok
 
 
@@ -534,7 +535,7 @@ def _without(name):
     ("not json", "as a dict"),
     ([1, 2], "Avro record schema"),
 ])
-def test_incompatible_schemas_get_their_own_hint(schema, words):
+def test_evolve_schema_refuses_incompatible_schemas_with_their_own_hint(schema, words):
     feedback = check.evolve_schema(lambda: copy.deepcopy(schema))
     assert feedback.status == "wrong" and words in feedback.message, feedback
 
@@ -553,7 +554,7 @@ def orders_v2_changing_a_schema_kept_outside():
     (v2_with({"name": "currency", "type": "string", "default": "EUR"}), "no field named 'channel'"),
     (v2_with({"name": "Channel", "type": "string", "default": "web"}), "no field named 'channel'"),
 ])
-def test_more_schemas_get_their_own_hint(schema, words):
+def test_evolve_schema_refuses_more_schemas_with_their_own_hint(schema, words):
     feedback = check.evolve_schema(lambda: copy.deepcopy(schema))
     assert feedback.status == "wrong" and words in feedback.message, feedback
 
@@ -570,7 +571,7 @@ def test_a_second_new_field_and_a_schema_changed_at_each_call_are_refused():
              "default": "web"}),
     v2_with({"name": "channel", "type": ["string", "null"], "default": "web"}),
 ])
-def test_more_compatible_schemas_are_accepted(schema):
+def test_evolve_schema_accepts_more_compatible_schemas(schema):
     assert check.evolve_schema(lambda: copy.deepcopy(schema)).ok
 
 
@@ -584,7 +585,7 @@ def first_by_problems(old, new):
 
 
 @pytest.mark.parametrize("fn", [check._side, first_by_problems])
-def test_right_upgrade_orders_are_accepted(fn):
+def test_upgrade_first_accepts_right_orders(fn):
     assert check.upgrade_first(fn).ok
 
 
@@ -613,7 +614,7 @@ def one_direction(old, new):
     (one_direction, "either side can go first"),
     (lambda old, new: "BACKWARD", "answer one of"),
 ])
-def test_wrong_upgrade_orders_get_their_own_hint(fn, words):
+def test_upgrade_first_refuses_wrong_orders_with_their_own_hint(fn, words):
     feedback = check.upgrade_first(fn)
     assert feedback.status == "wrong" and words in feedback.message, feedback
 
@@ -644,7 +645,7 @@ def first_full_first(old, new):
 
 
 @pytest.mark.parametrize("fn", [first_by_registry, first_by_a_table, first_full_first])
-def test_upgrade_orders_found_another_way_are_accepted(fn):
+def test_upgrade_first_accepts_orders_found_another_way(fn):
     assert check.upgrade_first(fn).ok
 
 
@@ -701,7 +702,8 @@ def a_type_change_breaks_both(old, new):
     (cached_by_field_names, "only one order is safe here"),
     (a_type_change_breaks_both, "some order is safe here"),
 ])
-def test_more_wrong_upgrade_orders_are_refused_with_their_hint_or_a_case(fn, hint):
+def test_upgrade_first_refuses_more_wrong_orders_with_their_hint_or_a_case(fn, hint):
+    _ANSWERS.clear()  # as in a fresh kernel (the test may run several times)
     refused(check.upgrade_first(fn), hint)
 
 
@@ -735,5 +737,5 @@ def test_every_placeholder_says_not_yet(check_fn, args):
     (check.upgrade_first, lambda old, new: None, "answer one of"),
     (check.upgrade_first, lambda old, new: old["no such key"], DIFFERS),
 ])
-def test_odd_answers_get_a_hint_never_a_crash(check_fn, fn, hint):
+def test_every_check_refuses_odd_answers_with_a_hint_never_a_crash(check_fn, fn, hint):
     refused(check_fn(fn), hint)
