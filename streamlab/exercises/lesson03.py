@@ -744,7 +744,7 @@ def _delivery_cases() -> Iterator[Case]:
     yield Case((four, 2, "loyalty", "start", 2, None), "no crash")
     yield Case(([rec(0, 0, True), rec(0, 1, True), rec(1, 0), rec(1, 1), rec(1, 2)], 2, "billing", "", 2, 3),
                "partition 0 committed before")
-    for _ in range(22):
+    for _ in range(20):
         partitions = rng.randint(1, 3)
         records = _records(rng, rng.randint(0, 10), partitions, start=rng.choice(_STARTS))
         waiting = sum(not r.committed for r in records)
@@ -757,8 +757,8 @@ def _delivery_cases() -> Iterator[Case]:
                "a crash deep in a batch")
     # The lesson's log and a fresh one, read from the start, crashing deep in a big batch: their first hundred
     # records or so (a consumer that commits after every record commits each of them: a check stays quick).
-    for seed, size, batch, crash_at, label in ((None, 100, 50, 87, "the lesson's log"),
-                                               (5, 80, 40, 61, "a fresh log (seed 5)")):
+    for seed, size, batch, crash_at, label in ((None, 90, 40, 77, "the lesson's log"),
+                                               (5, 55, 25, 46, "a fresh log (seed 5)")):
         records = _lesson_records(seed, lambda ends: dict.fromkeys(ends, 0))[:size]
         yield Case((records, PARTITIONS, "loyalty", "", batch, crash_at), label)
 
