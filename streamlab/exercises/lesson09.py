@@ -458,9 +458,9 @@ def paid_at(fn: Callable[..., Any]) -> Feedback:
     if _changed(_TABLES):
         raise Mistake(CHANGED)
     tables = len({case.args[0] for case, _ in answers})
-    return correct(f"your dashboard matches the table's snapshots at {len(answers)} moments of {tables} tables (one "
-                   "without a commit, one of a single row, the lesson's): before the first commit, on a commit's "
-                   "clock, an instant before it, between commits and long after the last.")
+    return correct(f"your dashboard matches the table's snapshots at {len(answers)} moments of {tables} tables (the "
+                   "lesson's, one without a commit, one of a single row, a refund): before the first commit, on a "
+                   "commit's clock, an instant before it, between commits, long after the last.")
 
 
 # -- exercise 3: the sink's dataflow --------------------------------------------------------------
@@ -674,7 +674,7 @@ def sink_rows(fn: Callable[[Any], Any]) -> Feedback:
     """Check ``sink_rows(records)``: in a dataflow from the log to the Iceberg sink, its table is the solution's."""
     answers = SINK.compare(fn)
     lesson = answers[-1][1]
-    return correct(f"your dataflow wrote the same table as the solution, row for row and commit for commit, on "
+    return correct(f"your dataflow wrote the nightly job's rows, commit for commit as the solution's does, from "
                    f"{len(answers)} logs: the lesson's first three hours ({len(lesson.rows)} rows in "
                    f"{len(lesson.commits)} hourly commits, after a crash at the 2nd and a restart), an empty one, one "
                    "of damaged records only, and small ones with retried records, two partitions and a crash.")
