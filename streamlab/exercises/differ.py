@@ -185,13 +185,18 @@ def meaning(x: Any) -> Any:
     (3.0, (1.5, None), {'a': 1.0})
     >>> meaning(pd.Series({"store-0": 2}))
     {'store-0': 2.0}
+    >>> meaning(10**400) == 10**400, meaning(b"\\x00\\x14")
+    (True, b'\\x00\\x14')
     """
-    if x is None or isinstance(x, (str, Raised, _Bag)):
+    if x is None or isinstance(x, (str, bytes, Raised, _Bag)):
         return x
     if isinstance(x, (bool, np.bool_)):
         return bool(x)
     if isinstance(x, numbers.Real) or isinstance(x, np.number):
-        return float(x)
+        try:
+            return float(x)
+        except OverflowError:  # an int too large for a float: itself, equal only to the same int
+            return int(x)
     if isinstance(x, (dt.datetime, np.datetime64)):
         return pd.Timestamp(x)
     if isinstance(x, (dt.timedelta, np.timedelta64)):
@@ -758,7 +763,8 @@ class Exercise:
             if mistake.model is not None and not self._wrong_there(mistake, case):
                 continue  # the mistake's model is right on the case shown: it explains nothing there
             if all(explained(mistake, c) for c in evidence):
-                raise Mistake(f"{mistake.hint} For example, {example}")
+                hint = mistake.hint.rstrip()
+                raise Mistake(f"{hint}{'' if hint.endswith(('.', '?', '!')) else '.'} For example, {example}")
         raise Mistake(f"Here is an input where your answer differs: {example}")
 
     def _wrong_there(self, mistake: Known, case: Case) -> bool:
