@@ -109,7 +109,7 @@ def _event_time(record: Record) -> datetime:
     return from_record(record).event_time
 
 
-# -- the checks' logs: small ones made to hit the edges, each built once per check run -----------------
+# -- the checks' logs: the lesson's, and small ones made to hit the edges; each built once ------------
 
 @dataclass(frozen=True)
 class _Rec:
@@ -572,8 +572,8 @@ class _Delivery:
     """What a consumer did over a crash and a restart: what the exercise asks about it, in words a hint can test.
 
     The fields after ``returned`` are facts that differ between right answers
-    (which record the crash hit, how many were replayed): kept for hints and the
-    final message, never compared.
+    (which record the crash hit, how many were replayed) or that only a hint
+    needs: never compared.
     """
 
     first: str  # how the first call ended: "stopped at the crash", "went on after the crash", "returned"
@@ -583,7 +583,7 @@ class _Delivery:
     replay: str  # "fewer than a batch", or how many the restart handled again
     uncommitted: int  # records left uncommitted after the restart
     in_order: bool  # each partition's records handled in offset order, in each call
-    returned: str  # "what each call handled", or what was returned instead
+    returned: str  # "the number of records it handled", or what a call returned instead
     crashed_on: tuple[int, int] | None = field(default=None, compare=False)
     replayed: int = field(default=0, compare=False)
     #: Records never handled that the consumer's committed offsets had not passed either: never reached.
