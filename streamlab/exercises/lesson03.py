@@ -40,6 +40,7 @@ import dataclasses
 import functools
 import itertools
 import numbers
+import os
 import random
 import shutil
 import tempfile
@@ -204,6 +205,35 @@ class _Logs:
 #: while the process runs (removed when it exits), so that a check run again builds none.
 _KEPT: set[tuple] = set()
 _kept_logs: _Logs | None = None
+#: The kept logs' directory is named for the process: ``<prefix><pid>-<random>``.
+_KEPT_PREFIX = "streamlab-lesson03-checks-"
+
+
+def _kept_root() -> Path:
+    """A temporary directory for the kept logs, removed when the process exits.
+
+    A process killed before it could remove its own (a notebook kernel that a
+    test runner stops) leaves it behind: those of processes that no longer run
+    are removed first.
+    """
+    if os.name == "posix":  # elsewhere, os.kill(pid, 0) is no question about a process
+        for left in Path(tempfile.gettempdir()).glob(f"{_KEPT_PREFIX}*-*"):
+            pid = left.name[len(_KEPT_PREFIX):].split("-")[0]
+            if pid.isdigit() and not _running(int(pid)):
+                shutil.rmtree(left, ignore_errors=True)
+    root = Path(tempfile.mkdtemp(prefix=f"{_KEPT_PREFIX}{os.getpid()}-"))
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent; only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class _Run:
@@ -248,9 +278,7 @@ def _log(events: Sequence[OrderEvent], partitions: int,
     key = _log_key(events, partitions, consumers)
     if key in _KEPT:
         if _kept_logs is None:
-            root = Path(tempfile.mkdtemp(prefix="streamlab-exercise-"))
-            atexit.register(shutil.rmtree, root, True)
-            _kept_logs = _Logs(root)
+            _kept_logs = _Logs(_kept_root())
         return _kept_logs.get(key, events, partitions, consumers)
     if not _RUNS:
         raise RuntimeError("a check's scratch logs are made inside _check_run()")
