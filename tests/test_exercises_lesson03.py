@@ -15,13 +15,19 @@ import pytest
 
 from streamlab import orders
 from streamlab.exercises import lesson03
+from test_exercises_hints import solution_lines
 
 
 DIFFERS = "Here is an input where your answer differs"
 
 
+SOLUTION = solution_lines("lesson03")
+
+
 def feedback_says(feedback, hint):
-    return feedback.status == "wrong" and hint in feedback.message
+    """Refused with this hint (or a counterexample), and the message holds no line of the solution."""
+    return (feedback.status == "wrong" and hint in feedback.message
+            and not any(line in feedback.message for line in SOLUTION))
 
 
 # -- exercise 1: lag in time ---------------------------------------------------------------------
