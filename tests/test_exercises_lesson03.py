@@ -973,6 +973,26 @@ def table_outside():
     return orders_flow
 
 
+def orders_outside_set_up_afresh():
+    """Each order in a dict outside, set up at its first record; the state only marks that it was seen."""
+    table = {}
+
+    def orders_flow(records):
+        def step(seen, record):
+            event = orders.from_record(record)
+            if seen is None:
+                table[event.order_id] = None
+            try:
+                table[event.order_id] = orders.apply(table[event.order_id], event)
+            except orders.RejectedEvent:
+                pass
+            return True, table[event.order_id]
+
+        return op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
+
+    return orders_flow
+
+
 def forgets_on_a_rejected_event(records):
     def step(order, record):
         try:
@@ -1010,6 +1030,7 @@ def cancelled_leaves_the_table(records):
     [
         (emits_the_version_before, DIFFERS),
         (table_outside(), "it keeps something from one call to the next"),
+        (orders_outside_set_up_afresh(), "resumed from a snapshot of its state"),
         (forgets_on_a_rejected_event, DIFFERS),
         (sorted_by_event_time, DIFFERS),
         (cancelled_leaves_the_table, DIFFERS),

@@ -56,7 +56,7 @@ import pandas as pd
 
 from streamlab.events import COURSE_START, arrived_before
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import Case, Exercise, Known, Raised, dataflow_cause, show_time
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, dataflow_cause, resumed_steps, show_time
 from streamlab.log import Log, Record
 from streamlab.orders import Order, OrderEvent, RejectedEvent, apply, from_record, order_pipe
 
@@ -1099,7 +1099,9 @@ def _table_call(fn: Callable[[Any], Any], case: Case) -> Any:
     log = _log(events, partitions)
     flow = Dataflow("orders_table_check")
     try:
-        out = fn(op.input("log", flow, LogSource(log)))
+        # Its stateful steps resumed from snapshots once every answer is right (see TABLE): orders kept outside show.
+        with resumed_steps(show_items=_show_records):
+            out = fn(op.input("log", flow, LogSource(log)))
     except (NotImplementedError, Mistake):
         raise
     except Exception as error:
@@ -1113,8 +1115,19 @@ def _table_call(fn: Callable[[Any], Any], case: Case) -> Any:
         with quiet_rust_errors():
             run_main(flow)
     except Exception as error:  # the learner's step raised: an outcome, shown with its case
+        if isinstance(dataflow_cause(error), Mistake):  # a resumed step answered differently
+            raise dataflow_cause(error) from None
         return _raised(error, log)
     return items
+
+
+def _show_records(records: list[Any]) -> str:
+    """Log records as a resumed step got them again: where each is, and its order."""
+    shown = ", ".join(f"{r.partition}:{r.offset} {r.key}" if isinstance(r, Record) else repr(r)[:60]
+                      for r in records[:12])
+    more = f" and {len(records) - 12} more" if len(records) > 12 else ""
+    head = "this 1 record" if len(records) == 1 else f"these {len(records)} records"
+    return f"{head} (partition:offset, order): {shown}{more}"
 
 
 def _table_solution(records: Any) -> Any:
@@ -1291,6 +1304,7 @@ TABLE = Exercise(
     describe=lambda case: f"with {_show_order_log(*case.args)}",
     show=_show_table,
     budget=50,
+    resume=100,  # every case, its stateful steps resumed from snapshots at the end: orders kept outside show then
     known=(
         Known("orders.apply refused an event and your dataflow stopped. Some events do not fit their order (one "
               "that came before its order was placed, or came twice): catch orders.RejectedEvent and keep the order "
