@@ -215,6 +215,7 @@ def _orders(rng: random.Random, start: datetime, every: timedelta, batches: int)
     up exactly in binary.
     """
     events = []
+    first = rng.randrange(100)
     amounts = [rng.choice([0.1, 0.2, 10.1, 20.2, 19.99, 54.74, 250.0]) for _ in range(rng.randint(1, 3))]
     lives = [("placed", "paid", rng.choice(("shipped", "cancelled"))) for _ in amounts]
     stage = [0] * len(amounts)
@@ -229,7 +230,7 @@ def _orders(rng: random.Random, start: datetime, every: timedelta, batches: int)
                                            timedelta(seconds=rng.randrange(int(every.total_seconds())))])
             happened = rng.choice([arrival, arrival, arrival - timedelta(minutes=rng.choice([1, 20, 50])),
                                    arrival.replace(minute=0, second=0, microsecond=0)])
-            events.append(OrderEvent(f"order-{order:05d}", f"customer-{order:02d}", kind, amounts[order],
+            events.append(OrderEvent(f"order-{first + order:05d}", f"customer-{order:02d}", kind, amounts[order],
                                      max(happened, COURSE_START), arrival))
     events.sort(key=lambda e: e.arrival_time)
     return events
@@ -306,7 +307,7 @@ def _paid_cases() -> Iterator[Case]:
         (_lake_of(refund, timedelta(minutes=15), "an order paid then cancelled"),
          [t + timedelta(minutes=75), t + timedelta(hours=3)]),
     ]
-    rng = random.Random(19)
+    rng = random.Random(117)  # a seed whose tables each pay in their first commit (the test checks the edges)
     for n in range(3):
         every = rng.choice([timedelta(minutes=15), timedelta(minutes=30), timedelta(hours=1)])
         start = COURSE_START + timedelta(hours=rng.choice([0, 9, 13, 21]))
@@ -550,7 +551,19 @@ def _shaped(item: Any) -> Any:
     return item
 
 
+#: The solution's tables, kept: the check asks for one again when it explains a difference (each costs a run).
+_SOLVED_SINKS: dict[Case, _Sunk] = {}
+
+
 def _sink_call(fn: Callable[[Any], Any], case: Case) -> _Sunk:
+    if fn is _sink_rows:
+        if case not in _SOLVED_SINKS:
+            _SOLVED_SINKS[case] = _sunk_by(fn, case)
+        return _SOLVED_SINKS[case]
+    return _sunk_by(fn, case)
+
+
+def _sunk_by(fn: Callable[[Any], Any], case: Case) -> _Sunk:
     from streamlab.stream import lakehouse as streaming
 
     pipe = case.args[0]
@@ -572,26 +585,39 @@ def _sink_rows(records):
 
 def _sink_cases() -> Iterator[Case]:
     # Small logs first, each with an edge, then the lesson's morning.
-    rng = random.Random(33)
-    start = COURSE_START + timedelta(hours=9)
+    rng = random.Random(32)  # a seed whose logs all hold valid and damaged records (the test checks the edges)
+    t = COURSE_START + timedelta(hours=9)
     quarter = timedelta(minutes=15)
-    one = _orders(random.Random(3), start, quarter, 3)
-    good = [e.to_json() for e in one]
+
+    def event(order: int, kind: str, happened: float, arrived: float) -> dict:
+        return OrderEvent(f"order-{order:05d}", f"customer-{order:02d}", kind, 20.2 * order, t + timedelta(minutes=happened),
+                          t + timedelta(minutes=arrived)).to_json()
+
+    # Two orders' whole lives: a payment sent twice (a retry), an event 10 minutes late across a batch's end, one
+    # arriving on a batch's first instant, a refund; an empty batch between two commits.
+    lives = [event(1, "placed", 0, 0), event(1, "paid", 5, 14), event(1, "paid", 5, 14), event(2, "placed", 10, 15),
+             event(1, "shipped", 20, 29), event(2, "paid", 38, 50), event(2, "cancelled", 52, 52)]
+    one = _orders(random.Random(3), t, quarter, 3)
     pipes = [
-        _pipe_of(good[:1], "a log of one record", quarter),
+        _pipe_of(lives, "two orders' lives", quarter),
+        _pipe_of(lives[1:2], "a log of one record", quarter),
         _pipe_of([], "an empty log", quarter),
         _pipe_of(lh.raw_orders(one, seed=1, damaged=1.0), "a log where every record is damaged: no batch to commit",
                  quarter),
     ]
     for n in range(4):
-        every = rng.choice([quarter, timedelta(minutes=30)])
-        events = _orders(rng, COURSE_START + timedelta(hours=rng.choice([0, 9, 22])), every, rng.randint(2, 4))
+        partitions = 1 + n % 2
+        while True:  # with two partitions, until the orders fall in both (the log partitions by order id)
+            every = rng.choice([quarter, timedelta(minutes=30)])
+            events = _orders(rng, COURSE_START + timedelta(hours=rng.choice([0, 9, 22])), every, rng.randint(2, 4))
+            if len({Log(Path("unused"), partitions).partition_for(e.order_id) for e in events}) == partitions:
+                break
         raw = lh.raw_orders(events, seed=n, damaged=0.25)
         for i in sorted(rng.sample(range(len(raw)), min(len(raw), 2)), reverse=True):
             raw.insert(i, raw[i])  # a producer's retry: the same record twice in the log
         crash = 2 if n % 2 else 0
         label = "a generated log" + (", the first run crashing at its 2nd commit and run again" if crash else "")
-        pipes.append(_pipe_of(raw, label, every, partitions=1 + n % 2, crash_at=crash))
+        pipes.append(_pipe_of(raw, label, every, partitions=partitions, crash_at=crash))
     pipes.append(_pipe_of(_raw(LESSON_SEED, 3), "the lesson's first three hours", timedelta(hours=1), crash_at=2))
     for pipe in pipes:
         yield Case((pipe,), pipe.label, items=None)
