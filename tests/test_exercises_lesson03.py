@@ -1052,3 +1052,31 @@ def test_a_flow_that_raises_prints_no_rust_panic_into_the_cell(capfd):
     feedback = lesson03.table_flow(never_catches)
     assert feedback_says(feedback, "catch orders.RejectedEvent")
     assert "panicked" not in capfd.readouterr().err
+
+
+def spins_on_an_empty_poll(log, name, handle, batch):
+    """Polls for ever: a consumer loop with no way out."""
+    consumer = log.consumer(name)
+    handled = 0
+    while True:
+        for record in consumer.poll(batch):
+            handle(record)
+            handled += 1
+        consumer.commit()
+
+
+def rereads_for_ever(log, name, handle, batch):
+    """Never moves on: handles the first batch again and again."""
+    consumer = log.consumer(name)
+    while True:
+        records = consumer.poll(batch)
+        for record in records:
+            handle(record)
+        for record in records[:1]:
+            consumer.seek(record.partition, record.offset)
+
+
+@pytest.mark.parametrize("wrong", [spins_on_an_empty_poll, rereads_for_ever])
+def test_a_consumer_that_never_stops_is_stopped_and_shown_with_its_case(wrong):
+    feedback = lesson03.at_least_once(wrong)
+    assert feedback.status == "wrong" and "long after reading" in feedback.message, feedback.message

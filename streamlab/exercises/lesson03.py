@@ -57,7 +57,7 @@ import pandas as pd
 from streamlab.events import COURSE_START, arrived_before
 from streamlab.exercises import Feedback, Mistake, checker, correct
 from streamlab.exercises.differ import Case, Exercise, Known, Raised, dataflow_cause, resumed_steps, show_time
-from streamlab.log import Log, Record
+from streamlab.log import Consumer, Log, Record
 from streamlab.orders import Order, OrderEvent, RejectedEvent, apply, from_record, order_pipe
 
 __all__ = ["Crash", "at_least_once", "once_per_record", "table_flow", "time_lag"]
@@ -557,11 +557,22 @@ def time_lag(fn: Callable[[Log, str], Any]) -> Feedback:
 
 # -- 2. Commit after handling: at least once -------------------------------------------------------
 
+#: The most calls a consumer may make in one run (of the log's methods, or of handle), per record of the log and
+#: beyond: reading a log to its end with batches of one takes about two per record, so a consumer past this is in a
+#: loop that never ends.
+_RUNAWAY = (20, 200)
+
+
+def _runaway(records: int) -> int:
+    per_record, beyond = _RUNAWAY
+    return per_record * records + beyond
+
+
 class _Service:
     """The ``handle`` a check passes: it notes every record handled and can crash at its ``crash_at``-th call."""
 
-    def __init__(self, crash_at: int | None = None) -> None:
-        self.crash_at = crash_at
+    def __init__(self, crash_at: int | None = None, limit: int = _runaway(0)) -> None:
+        self.crash_at, self.limit = crash_at, limit
         self.calls = 0
         self.handled: list[tuple[int, int]] = []
         self.crashed_on: tuple[int, int] | None = None
@@ -572,10 +583,47 @@ class _Service:
             self.not_a_record = record
             raise TypeError(f"handle takes a log record, got {type(record).__name__}")
         self.calls += 1
+        if self.calls > self.limit:
+            raise _Runaway("your consumer went on handling records long after reading the log to its end: it never "
+                           "stops")
         if self.calls == self.crash_at:
             self.crashed_on = (record.partition, record.offset)
             raise Crash(f"the service crashed while handling partition {record.partition}, offset {record.offset}")
         self.handled.append((record.partition, record.offset))
+
+
+class _Runaway(Exception):
+    """A learner's consumer that went on calling the log (or handle) far past the end of what there was to read."""
+
+
+class _Bounded:
+    """The log, or a consumer of it, as a learner's consumer gets it: itself, but a loop that never ends is stopped.
+
+    Every call of one of its methods spends one of a shared budget, far more than
+    reading the log to its end takes; past it, the call raises :class:`_Runaway`,
+    an outcome shown with its case, instead of a check that never answers.
+    """
+
+    def __init__(self, target: Any, budget: list[int]) -> None:
+        self._target, self._budget = target, budget
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._budget[0] -= 1
+            if self._budget[0] < 0:
+                raise _Runaway("your consumer went on calling the log long after reading it to its end: stop when "
+                               "poll returns no record")
+            out = value(*args, **kwargs)
+            return _Bounded(out, self._budget) if isinstance(out, Consumer) else out
+
+        return call
+
+    def __repr__(self) -> str:
+        return repr(self._target)
 
 
 def _not_a_record(service: _Service) -> None:
@@ -628,11 +676,12 @@ def _deliver(fn: Callable[..., Any], case: Case) -> Any:
     records, partitions, name, other, batch, crash_at = case.args
     log = _log(*_log_spec(case))
     waiting = {(p, offset) for p, offset, r in _positions(records, partitions) if not r.committed}
-    first = _Service(crash_at)
+    limit = _runaway(len(records))
+    first = _Service(crash_at, limit)
     start = log.committed(name)
     how, value = "returned", None
     try:
-        value = fn(log, name, first, batch)
+        value = fn(_Bounded(log, [limit]), name, first, batch)
     except Crash:
         how = "stopped at the crash"
     except (NotImplementedError, Mistake):
@@ -643,10 +692,10 @@ def _deliver(fn: Callable[..., Any], case: Case) -> Any:
     _not_a_record(first)
     if how == "returned" and first.crashed_on is not None:
         how = "went on after the crash"
-    restart = _Service()
+    restart = _Service(limit=limit)
     restart_at = log.committed(name)
     try:
-        again_value = fn(log, name, restart, batch)
+        again_value = fn(_Bounded(log, [limit]), name, restart, batch)
     except (NotImplementedError, Mistake):
         raise
     except Exception as error:
