@@ -605,7 +605,7 @@ def _sink_cases() -> Iterator[Case]:
         _pipe_of(lh.raw_orders(one, seed=1, damaged=1.0), "a log where every record is damaged: no batch to commit",
                  quarter),
     ]
-    for n in range(4):
+    for n in range(3):
         partitions = 1 + n % 2
         while True:  # with two partitions, until the orders fall in both (the log partitions by order id)
             every = rng.choice([quarter, timedelta(minutes=30)])
