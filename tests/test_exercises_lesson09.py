@@ -174,7 +174,11 @@ def paid_frame(table, when):
     return paid.groupby(paid["event_time"].dt.floor("h"))["amount"].sum().to_frame("paid")
 
 
-@pytest.mark.parametrize("variant", [paid_by_hand, paid_hour_numbers, paid_loop, paid_frame])
+def paid_unpadded(table, when):
+    return {f"{int(hour[:2])}:00": money for hour, money in lesson09._paid_at(table, when).items()}
+
+
+@pytest.mark.parametrize("variant", [paid_by_hand, paid_hour_numbers, paid_loop, paid_frame, paid_unpadded])
 def test_paid_at_accepts_right_answers_written_other_ways(variant):
     feedback = lesson09.paid_at(variant)
     assert feedback.ok, feedback

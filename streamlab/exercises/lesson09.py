@@ -363,6 +363,7 @@ def _money(answer: Any, case: Case | None = None) -> dict[str, float]:
             key = f"{int(hour):02d}:00"
         else:
             key = str(hour)
+            key = f"0{key}" if len(key) == 4 and key[0].isdigit() and key.endswith(":00") else key  # '9:00
         try:
             money = float(paid)
         except (TypeError, ValueError):
