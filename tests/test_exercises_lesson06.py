@@ -92,7 +92,7 @@ def key_round_robin(m):
 @pytest.mark.parametrize("fn", [
     lambda m: m.charger.lower(),
     lambda m: m.message_id.rsplit(":", 1)[0],
-    lambda m: str(hash(m.charger) % 5),
+    lambda m: m.charger[:-1],                           # ten chargers to a key
     lambda m: CHARGERS.site_of.get(m.charger, m.charger),
     key_by_first_sight,
 ])
