@@ -114,6 +114,20 @@ def test_charger_key_refuses_new_wrong_keys_with_their_hint_or_a_case(fn, says):
     assert feedback.status == "wrong" and says in feedback.message, feedback.message
 
 
+def test_a_key_from_pythons_salted_hash_is_refused_as_another_process_would_key_it():
+    def by_hash(m):
+        return f"group-{hash(m.charger) % 8}"
+
+    def by_crc(m):  # the same in every process
+        return f"group-{zlib.crc32(m.charger.encode()) % 8}"
+
+    feedback = lesson06.charger_key(by_hash)
+    assert feedback.status == "wrong" and "changes from one process to the next" in feedback.message, feedback
+    assert lesson06.charger_key(lambda m: f"group-{hash(m.charger) % 8}").status == "wrong"  # in a lambda too
+    assert lesson06.charger_key(by_crc).ok
+
+
+
 def test_charger_key_shows_the_messages_where_a_key_splits_a_session():
     message = lesson06.charger_key(lambda m: f"{m.charger}-{m.event_time:%H}").message
     assert "StartTransaction" in message and "your answer is" in message and "it should be" in message

@@ -20,10 +20,12 @@ and shows the smallest input where an answer differs (:mod:`streamlab.exercises.
 
 from __future__ import annotations
 
+import builtins
 import collections
 import contextlib
 import functools
 import random
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -246,6 +248,42 @@ KEY = Exercise(
 )
 
 
+def _as_another_process_runs_it(fn: Callable[[Message], Any]) -> Callable[[Message], Any] | None:
+    """``fn`` as another process would run it: Python salts ``hash()`` of a text anew in every process.
+
+    A copy of the function whose ``hash`` is salted otherwise (its nested
+    functions and lambdas see the same); None for what is not a plain function.
+    """
+    if not isinstance(fn, types.FunctionType):
+        return None
+
+    def salted(value: Any) -> int:
+        return builtins.hash((value, "another process"))
+
+    return types.FunctionType(fn.__code__, {**fn.__globals__, "hash": salted}, fn.__name__, fn.__defaults__,
+                              fn.__closure__)
+
+
+def _same_in_another_process(fn: Callable[[Message], Any], pile: list[Message]) -> None:
+    """A key must be the same in every process: after a restart, state is found again only under the same key."""
+    other = _as_another_process_runs_it(fn)
+    if other is None:
+        return
+    for m in pile:
+        here = fn(m)
+        try:
+            there = other(m)
+        except Exception:  # what the copy cannot run (a learner's own global changed meanwhile): nothing to say
+            return
+        if there != here:
+            raise Mistake(
+                f"your key changes from one process to the next: Python salts hash() of a text anew in every process "
+                f"(unless PYTHONHASHSEED is set), so {m.charger} gets the key {here!r:.40} here and {there!r:.40} in "
+                "another. After a restart from a snapshot, or on the second machine of a two-machine run, its state "
+                "would be under another key, and lost. The key must come from the charger's id the same way "
+                "everywhere.")
+
+
 def _structure(fn: Callable[[Message], Any], pile: list[Message]) -> set:
     """The learner's keys on the lesson's pile, with a hint at once for a key that raises, is no string or splits."""
     keys: dict[str, set] = {}
@@ -285,6 +323,7 @@ def charger_key(fn: Callable[[Message], Any]) -> Feedback:
     find what it finds keyed by charger.
     """
     distinct = _structure(fn, _keying_case()[1])
+    _same_in_another_process(fn, _keying_case()[1])
     KEY.compare(fn)
     return correct(f"{len(distinct)} keys, each charger's messages under one of them: the same answer on one worker "
                    "and on two.")
