@@ -367,7 +367,8 @@ CLOCK = Exercise(
     describe=_show_marks,
     show=lambda answer: "None" if answer is None else show_time(answer),
     known=(
-        Known("the fastest partition would close minutes the slowest has not delivered yet: take the slowest",
+        Known("your clock follows the fastest partition, so it would close minutes that a slower partition has not "
+              "delivered yet. Which partition can the site's clock safely follow?",
               model=lambda marks, n: max(marks.values()) if len(marks) == n and marks else None),
         Known("a partition not heard from yet may still send energy for any minute: wait until every partition "
               "has spoken", model=lambda marks, n: min(marks.values()) if marks else None),

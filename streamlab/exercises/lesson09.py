@@ -144,14 +144,15 @@ CHOOSE = Exercise(
     show=lambda answer: _show_every(answer),
     known=(
         Known("A row's wait depends on when it arrives, not only on the size: it waits from its arrival to the "
-              "end of its micro-batch (lh.batch_end), so with few arrivals a bigger size may still meet the target.",
+              "end of its micro-batch, so with few arrivals a bigger size may still meet the target.",
               model=_every_is_the_wait),
         Known("A size whose worst wait equals the target meets it: 'no longer than' allows equal.",
               model=_strictly_below),
-        Known("Of the sizes that meet the target, take the one that makes the fewest commits: the largest.",
+        Known("Your size meets the target but commits more often than it needs to: of the sizes that meet it, the "
+              "one asked for makes the fewest commits.",
               model=_freshest),
-        Known("A row becomes readable at the end of its micro-batch, not at its start: measure the wait from its "
-              "arrival to lh.batch_end(arrival, every).", model=_wait_from_batch_start),
+        Known("A row becomes readable at the end of its micro-batch, not at its start: its wait runs from its "
+              "arrival to that end.", model=_wait_from_batch_start),
     ),
 )
 
@@ -424,10 +425,10 @@ PAID = Exercise(
     rerun=4,
     known=(
         Known("You gave the table as it is now: a dashboard at `when` showed the snapshot committed at or before "
-              "`when` (lh.as_of(table, when)), not the current one.", model=_current),
+              "`when`, not the current one.", model=_current),
         *(Known(ARRIVED, model=model) for model in (_arrived, _arrived_before)),
         Known("You kept the rows whose events had *happened* by then; a dashboard shows what was committed by then. "
-              "Ask the table (lh.as_of).", model=_happened),
+              "Ask the table as it was then.", model=_happened),
         Known("Before the first commit the table had nothing to show: lh.as_of raises lh.NothingCommittedError "
               "then, and the dashboard was empty (an empty Series or dict), not an error.",
               when=lambda got, want, case: isinstance(got, Raised) and issubclass(got.error, lh.NothingCommittedError)),
@@ -679,7 +680,7 @@ SINK = Exercise(
               when=lambda got, want, case: isinstance(got, Raised) and issubclass(got.error, AttributeError)
               and "NoneType" in got.message),
         Known("Your table has rows the log's valid records do not make: keep only the records whose validation "
-              "passed (their `event` is not None), each once.",
+              "passed, each once.",
               when=_sunk_when(lambda got, want: len(got.rows) > len(want.rows))),
         Known("Your table misses some of the log's valid records: emit every record that passed validation, once "
               "each, duplicates in the log included (each sits at its own offset).",
@@ -688,8 +689,8 @@ SINK = Exercise(
               "pass each record's partition and offset, in that order, to lh.order_row.",
               when=_sunk_when(lambda got, want: _positions(got) == _positions(want) and got.rows != want.rows)),
         Known("Your rows are right, but your commits fall at other moments than the micro-batches of arrival time: "
-              "the 3rd item must be the record's arrival time as the log stamped it (validated.arrival_time), not "
-              "its event time nor a time of your own: it cuts the batches.",
+              "the 3rd item must be the record's arrival time as the log stamped it, not its event time nor a time "
+              "of your own: it cuts the batches.",
               when=_sunk_when(lambda got, want: got.rows == want.rows
                               and [c[0] for c in got.commits] != [c[0] for c in want.commits])),
     ),
