@@ -1360,8 +1360,14 @@ def _contribution_model(j: int) -> Callable[..., Any]:
     return model
 
 
+#: Twelve of the generated traces 456-475: every edge the twenty hold (one is empty, one has a store's two sales in
+#: the same second both dropped); the other eight only repeat them, and a right answer built on the library's
+#: reconcile costs 35 ms a trace.
+_CONTRIBUTION_SEEDS = (456, 458, 460, 461, 462, 464, 465, 466, 467, 471, 472, 473)
+
+
 def _contribution_exercise_cases() -> Iterable[Case]:
-    for seed in range(456, 476):
+    for seed in _CONTRIBUTION_SEEDS:
         pile, window, delay, _ = _small_trace(seed)
         yield Case((pile, window, delay))
     for c in _contribution_cases():
