@@ -919,3 +919,13 @@ def histories_kept_outside():
 def test_engine_mapper_refuses_more_wrong_answers(wrong, hint):
     feedback = lesson05.engine_mapper(wrong)
     assert feedback_says(feedback, hint), feedback
+
+
+def test_a_mapper_that_writes_into_the_card_table_leaves_the_cases_as_they_were():
+    def profiles_every_card(history, purchase, card_table):
+        card_table.setdefault(purchase.card, next(iter(card_table.values())))  # writes into the table it is given
+        return mapper_with_decide(history, purchase, card_table)
+
+    assert lesson05.engine_mapper(mapper_with_decide).ok
+    assert lesson05.engine_mapper(profiles_every_card).status == "wrong"
+    assert lesson05.engine_mapper(mapper_with_decide).ok

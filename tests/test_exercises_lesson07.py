@@ -739,3 +739,18 @@ def test_every_placeholder_says_not_yet(check_fn, args):
 ])
 def test_every_check_refuses_odd_answers_with_a_hint_never_a_crash(check_fn, fn, hint):
     refused(check_fn(fn), hint)
+
+
+def test_a_step_that_changes_its_payloads_leaves_the_cases_as_they_were():
+    def pops_the_coupon(numbered):
+        def fix(item):
+            position, payload = item
+            if isinstance(payload, dict):
+                payload.pop("coupon", None)  # in place: the check's own payloads must not change
+            return item
+
+        return check._reference_steps(op.map("fix", numbered, fix))
+
+    assert check.validating_flow(check._reference_steps).ok
+    check.validating_flow(pops_the_coupon)
+    assert check.validating_flow(check._reference_steps).ok

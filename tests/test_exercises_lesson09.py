@@ -485,3 +485,13 @@ def test_sink_rows_solution_writes_the_nightly_jobs_rows_and_survives_its_crash(
     assert "crashing" in labels and "empty" in labels and "damaged" in labels
     assert any(case.args[0].partitions == 2 for case, _ in lesson09.SINK.solved())
     assert any(len(set(case.args[0].records)) < len(case.args[0].records) for case, _ in lesson09.SINK.solved())
+
+
+def test_a_size_as_numpy_or_pandas_timedelta_is_a_size():
+    assert lesson09.choose_every(lambda a, t, s: (lambda c: None if c is None else np.timedelta64(c))(choose(a, t, s))).ok
+    assert lesson09.choose_every(lambda a, t, s: (lambda c: None if c is None else pd.Timedelta(c))(choose(a, t, s))).ok
+
+
+def test_steps_that_cannot_be_built_are_told_so_not_shown_a_case():
+    feedback = lesson09.sink_rows(lambda records: op.filter(records, lambda r: True))  # no step id
+    assert feedback.status == "wrong" and "building your steps raised TypeError" in feedback.message, feedback

@@ -1466,7 +1466,7 @@ def _engine_call(fn: Callable[..., Any], case: Case) -> Any:
         return sorted(_alert_key(a) for a, _ in detect_loop(pile, table)[0])
     if getattr(fn, "_simulated", False):
         return _simulate_engine(fn, pile, table)
-    return _run_engine(fn, pile, table)
+    return _run_engine(fn, pile, dict(table))  # a copy: a mapper that writes into it must not change the cases
 
 
 def _engine_exercise_cases() -> list[Case]:

@@ -539,7 +539,8 @@ def _without_position(answer: Any, what: str) -> list[Any]:
 FLOW = Exercise(
     solution=_reference_steps,
     cases=_flow_cases,
-    call=lambda fn, case: _run_steps(fn, list(case.args[0])),
+    # Deep copies: a step that changes a payload in place must not change the cases, kept for the whole session.
+    call=lambda fn, case: _run_steps(fn, copy.deepcopy(list(case.args[0]))),
     meaning=_flow_meaning,
     same=lambda a, b: a == b,  # exact rows (see _rows)
     describe=lambda case: f"with {_show_payloads(case.args[0])}",

@@ -301,8 +301,10 @@ def _collect(value: Any, found: list[Row]) -> None:
     if isinstance(value, Row):
         found.append(value)
     elif isinstance(value, dict):
-        for v in value.values():
+        for k, v in value.items():  # a row may be a key (a dict used as a set) or a value: counted once either way
             _collect(v, found)
+            if isinstance(k, Row) and k is not v and k != v:
+                found.append(k)
     elif isinstance(value, (list, tuple, set)):
         for v in value:
             _collect(v, found)

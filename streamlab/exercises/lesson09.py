@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
+import numpy as np
 import pandas as pd
 
 from streamlab import lakehouse as lh
@@ -128,6 +129,8 @@ def _show_every(every: Any) -> str:
 
 
 def _every_meaning(answer: Any, case: Case) -> Any:
+    if isinstance(answer, (np.timedelta64, pd.Timedelta)) and not pd.isna(answer):  # a size by meaning, any type
+        answer = pd.Timedelta(answer).to_pytimedelta()
     if answer is not None and not isinstance(answer, timedelta):
         raise Mistake(f"return one of the sizes given (a timedelta), or None when none fits; got "
                       f"{type(answer).__name__} {answer!r:.60}")
@@ -527,7 +530,12 @@ def _run_sink(fn: Callable[[Any], Any], log: Log, table: Any, every: timedelta, 
     flow = Dataflow("exercise_sink")
     source = LogSource(log, decode=lambda r: (r.partition, r.offset, lh.validate(r)),
                        start={p: start.get(p, 0) for p in range(log.partitions)})
-    items = fn(op.input("log", flow, source))
+    try:
+        items = fn(op.input("log", flow, source))
+    except (NotImplementedError, Mistake):
+        raise
+    except Exception as error:  # while building the steps, before any record: not a difference on the data
+        raise Mistake(f"building your steps raised {type(error).__name__}: {error}") from None
     if items is None or not hasattr(items, "flow"):
         raise Mistake("return the bytewax stream of sink items (what op.map or op.filter returns), not "
                       f"{type(items).__name__}.")
