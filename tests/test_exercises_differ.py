@@ -296,3 +296,26 @@ def test_the_stateful_steps_of_a_learners_dataflow_are_resumed_inside_the_block_
     right = stream.run(body, pile)["out"]  # outside the block: bytewax as it was, and every run right
     assert sorted(n for _, n in right) == sorted(n for k in ("store-0", "store-1")
                                                  for n in range(1, 1 + sum(e.key == k for e in pile)))
+
+
+def test_a_kept_directory_removes_those_of_processes_that_no_longer_run(tmp_path, monkeypatch):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from streamlab.exercises.differ import kept_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"streamlab-test-{int(ended.stdout)}-x"
+    alive = tmp_path / f"streamlab-test-{os.getpid()}-y"
+    for left in (dead, alive):
+        (left / "log-0").mkdir(parents=True)
+    root = kept_dir("streamlab-test-")
+    try:
+        assert not dead.exists() and alive.exists()
+        assert root.parent == tmp_path and root.name.startswith(f"streamlab-test-{os.getpid()}-")
+    finally:
+        shutil.rmtree(root)

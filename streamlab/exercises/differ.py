@@ -91,6 +91,7 @@ your answer is 1; it should be 0.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
 import copy
@@ -98,9 +99,13 @@ import dataclasses
 import datetime as dt
 import math
 import numbers
+import os
 import random
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,6 +122,7 @@ __all__ = [
     "bag",
     "events",
     "fresh",
+    "kept_dir",
     "learner_dataflow",
     "meaning",
     "resumed_steps",
@@ -409,6 +415,40 @@ def run_flow(
 
     with learner_dataflow(explain, what=what):
         return stream.run(build, list(events), **run)["out"]
+
+
+# -- inputs a check builds once and keeps -------------------------------------------------------------
+
+def kept_dir(prefix: str) -> Path:
+    """A temporary directory for what checks build once and reuse while this process runs (logs, tables).
+
+    Removed when the process exits. A process killed first (a kernel
+    restarted or stopped) cannot remove its own, so, on POSIX, where a process
+    can be asked about by its id, making one removes those of processes that no
+    longer run. Its name is ``<prefix><pid>-<random>``.
+
+    >>> path = kept_dir("streamlab-doctest-")
+    >>> path.is_dir(), path.name.startswith(f"streamlab-doctest-{os.getpid()}-")
+    (True, True)
+    """
+    if os.name == "posix":  # elsewhere, os.kill(pid, 0) is no question about a process
+        for left in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+            pid = left.name[len(prefix):].split("-")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+                shutil.rmtree(left, ignore_errors=True)
+    root = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent; only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 # -- state kept outside the state: resuming from a snapshot --------------------------------------------

@@ -34,15 +34,12 @@ shrinking are removed when the check ends.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import dataclasses
 import functools
 import itertools
 import numbers
-import os
 import random
-import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -56,7 +53,16 @@ import pandas as pd
 
 from streamlab.events import COURSE_START, arrived_before
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import Case, Exercise, Known, Raised, dataflow_cause, resumed_steps, show_time
+from streamlab.exercises.differ import (
+    Case,
+    Exercise,
+    Known,
+    Raised,
+    dataflow_cause,
+    kept_dir,
+    resumed_steps,
+    show_time,
+)
 from streamlab.log import Consumer, Log, Record
 from streamlab.orders import Order, OrderEvent, RejectedEvent, apply, from_record, order_pipe
 
@@ -209,33 +215,6 @@ _kept_logs: _Logs | None = None
 _KEPT_PREFIX = "streamlab-lesson03-checks-"
 
 
-def _kept_root() -> Path:
-    """A temporary directory for the kept logs, removed when the process exits.
-
-    A process killed before it could remove its own (a notebook kernel that a
-    test runner stops) leaves it behind: those of processes that no longer run
-    are removed first.
-    """
-    if os.name == "posix":  # elsewhere, os.kill(pid, 0) is no question about a process
-        for left in Path(tempfile.gettempdir()).glob(f"{_KEPT_PREFIX}*-*"):
-            pid = left.name[len(_KEPT_PREFIX):].split("-")[0]
-            if pid.isdigit() and not _running(int(pid)):
-                shutil.rmtree(left, ignore_errors=True)
-    root = Path(tempfile.mkdtemp(prefix=f"{_KEPT_PREFIX}{os.getpid()}-"))
-    atexit.register(shutil.rmtree, root, True)
-    return root
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: nothing is sent; only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 class _Run:
     """One check run's other logs (the smaller inputs shrinking tries): in a temporary directory made when first
     needed, removed when the check ends, however it ends."""
@@ -278,7 +257,7 @@ def _log(events: Sequence[OrderEvent], partitions: int,
     key = _log_key(events, partitions, consumers)
     if key in _KEPT:
         if _kept_logs is None:
-            _kept_logs = _Logs(_kept_root())
+            _kept_logs = _Logs(kept_dir(_KEPT_PREFIX))
         return _kept_logs.get(key, events, partitions, consumers)
     if not _RUNS:
         raise RuntimeError("a check's scratch logs are made inside _check_run()")

@@ -32,7 +32,6 @@ import json
 import numbers
 import random
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,7 +45,7 @@ import pandas as pd
 from streamlab import lakehouse as lh
 from streamlab.events import COURSE_START, arrived_before
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import Case, Exercise, Known, Raised, show, show_time
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, kept_dir, show, show_time
 from streamlab.log import Log
 from streamlab.orders import OrderEvent, order_pipe
 
@@ -183,8 +182,7 @@ class _Scratch:
     def __init__(self) -> None:
         from sqlalchemy import event
 
-        self.directory = tempfile.TemporaryDirectory(prefix="streamlab-checks-")  # removed at exit
-        self.root = Path(self.directory.name)
+        self.root = kept_dir("streamlab-lesson09-checks-")  # removed at exit; a killed kernel's, by the next one
         self.catalog = lh.open_warehouse(self.root)
 
         @event.listens_for(self.catalog.engine, "connect")
