@@ -1,5 +1,6 @@
 """Lesson 06's checks: right answers written several ways pass; plausible wrong ones get their own hint or a case."""
 
+import builtins
 import zlib
 
 import numpy as np
@@ -194,3 +195,12 @@ def test_site_clock_accepts_right_answers(fn):
 def test_site_clock_refuses_wrong_answers_with_their_hint(fn, says):
     feedback = lesson06.site_clock(fn)
     assert feedback.status == "wrong" and says in feedback.message
+
+
+def test_a_salted_hash_is_caught_in_a_helper_too_and_a_hash_of_a_number_is_the_same_everywhere():
+    def bucket(text):
+        return hash(text) % 16
+
+    assert "changes from one process" in lesson06.charger_key(lambda m: f"k{bucket(m.charger)}").message
+    assert lesson06.charger_key(lambda m: f"k{hash(int(m.charger.rsplit('-', 1)[-1])) % 16}").ok
+    assert builtins.hash is lesson06._ORIGINAL_HASH  # the builtin is back

@@ -25,7 +25,6 @@ import collections
 import contextlib
 import functools
 import random
-import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -248,37 +247,50 @@ KEY = Exercise(
 )
 
 
-def _as_another_process_runs_it(fn: Callable[[Message], Any]) -> Callable[[Message], Any] | None:
-    """``fn`` as another process would run it: Python salts ``hash()`` of a text anew in every process.
+_SALTED = (str, bytes)
 
-    A copy of the function whose ``hash`` is salted otherwise (its nested
-    functions and lambdas see the same); None for what is not a plain function.
+
+def _salted_hash(value: Any) -> int:
+    """``hash()`` as another process computes it: a text's (or bytes') hash salted otherwise, any other the same."""
+    original = _ORIGINAL_HASH
+    if isinstance(value, _SALTED):
+        return original((value, "another process"))
+    if isinstance(value, (tuple, frozenset)):  # their hash is made of their items' hashes
+        return original(tuple(_salted_hash(v) for v in value)) if isinstance(value, tuple) else original(
+            frozenset(_salted_hash(v) for v in value))
+    return original(value)
+
+
+_ORIGINAL_HASH = builtins.hash
+
+
+@contextlib.contextmanager
+def _as_another_process() -> Iterator[None]:
+    """Inside, ``hash()`` gives what another process would: Python salts the hash of a text anew in every process.
+
+    Only the builtin is changed (dicts and sets use ``__hash__`` itself), and
+    only while the learner's key runs, helpers it calls included.
     """
-    if not isinstance(fn, types.FunctionType):
-        return None
-
-    def salted(value: Any) -> int:
-        return builtins.hash((value, "another process"))
-
-    return types.FunctionType(fn.__code__, {**fn.__globals__, "hash": salted}, fn.__name__, fn.__defaults__,
-                              fn.__closure__)
+    builtins.hash = _salted_hash
+    try:
+        yield
+    finally:
+        builtins.hash = _ORIGINAL_HASH
 
 
 def _same_in_another_process(fn: Callable[[Message], Any], pile: list[Message]) -> None:
     """A key must be the same in every process: after a restart, state is found again only under the same key."""
-    other = _as_another_process_runs_it(fn)
-    if other is None:
+    here = [fn(m) for m in pile]
+    try:
+        with _as_another_process():
+            there = [fn(m) for m in pile]
+    except Exception:  # what the key cannot do with another hash: the comparison below has nothing to say
         return
-    for m in pile:
-        here = fn(m)
-        try:
-            there = other(m)
-        except Exception:  # what the copy cannot run (a learner's own global changed meanwhile): nothing to say
-            return
-        if there != here:
+    for m, a, b in zip(pile, here, there):
+        if a != b:
             raise Mistake(
                 f"your key changes from one process to the next: Python salts hash() of a text anew in every process "
-                f"(unless PYTHONHASHSEED is set), so {m.charger} gets the key {here!r:.40} here and {there!r:.40} in "
+                f"(unless PYTHONHASHSEED is set), so {m.charger} gets the key {a!r:.40} here and {b!r:.40} in "
                 "another. After a restart from a snapshot, or on the second machine of a two-machine run, its state "
                 "would be under another key, and lost. The key must come from the charger's id the same way "
                 "everywhere.")
