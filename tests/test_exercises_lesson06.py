@@ -75,13 +75,7 @@ def test_charger_key_refuses_keys_that_split_or_break_with_their_hint(fn, says):
     assert feedback.status == "wrong" and says in feedback.message
 
 
-_FIRST_SEEN: dict = {}
 _SENT = [0]
-
-
-def key_by_first_sight(m):
-    # State outside the function, but each charger keeps the key it got first: the answer does not change.
-    return _FIRST_SEEN.setdefault(m.charger, f"group-{len(_FIRST_SEEN) % 4}")
 
 
 def key_round_robin(m):
@@ -95,7 +89,6 @@ def key_round_robin(m):
     lambda m: m.message_id.rsplit(":", 1)[0],
     lambda m: m.charger[:-1],                           # ten chargers to a key
     lambda m: CHARGERS.site_of.get(m.charger, m.charger),
-    key_by_first_sight,
 ])
 def test_charger_key_accepts_other_keys_that_depend_only_on_the_charger(fn):
     assert lesson06.charger_key(fn).ok
