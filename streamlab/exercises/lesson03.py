@@ -454,6 +454,8 @@ def _lag_meaning(answer: Any, case: Case) -> Any:
     """A lag is a timedelta (Python's, pandas' or numpy's); a number or a string gets its hint at once."""
     if answer is None or isinstance(answer, Raised):
         return answer
+    if answer is pd.NaT or (isinstance(answer, np.timedelta64) and np.isnat(answer)):
+        return _NOT_A_TIME  # pandas' "no time" (a max or min of nothing): shown with its case
     if isinstance(answer, (timedelta, np.timedelta64)):
         lag = pd.Timedelta(answer)
         # The checks' logs span hours at most: days come from another clock (the wall clock moves between calls).
@@ -472,11 +474,13 @@ def _lag_meaning(answer: Any, case: Case) -> Any:
 
 #: A lag of days, on logs that span hours at most: the answer measured from another clock.
 _DAYS = "a lag of days"
+#: pandas' missing time (NaT), as an answer.
+_NOT_A_TIME = "NaT (no time at all)"
 
 
 def _show_lag(answer: Any) -> str:
-    if answer == _DAYS:
-        return _DAYS
+    if answer in (_DAYS, _NOT_A_TIME):
+        return str(answer)
     if not isinstance(answer, pd.Timedelta):
         return repr(answer)
     if answer == pd.Timedelta(0):
@@ -510,7 +514,7 @@ LAG = Exercise(
               "to read: the oldest record not yet handled is the one at that offset.",
               model=_lag_model(unread_at=lambda committed, p: max(committed[p] - 1, 0))),
         Known("your code raised IndexError in a partition the consumer has read to the end: there, "
-              "log.read(partition, committed) returns [], since nothing is unread. Skip such partitions.",
+              "nothing is unread, so there is no oldest unread record to read. Such a partition is not behind.",
               model=_lag_model(skip_caught_up=False)),
         Known("a partition with no records has no newest record (its end offset is 0): leave empty partitions out "
               "when you look for the newest record of the log.", model=_lag_model(skip_empty=False)),
@@ -563,15 +567,15 @@ class _Service:
             raise TypeError(f"handle takes a log record, got {type(record).__name__}")
         self.calls += 1
         if self.calls > self.limit:
-            raise _Runaway("your consumer went on handling records long after reading the log to its end: it never "
-                           "stops")
+            raise NeverStops("your consumer went on handling records long after reading the log to its end: it never "
+                             "stops")
         if self.calls == self.crash_at:
             self.crashed_on = (record.partition, record.offset)
             raise Crash(f"the service crashed while handling partition {record.partition}, offset {record.offset}")
         self.handled.append((record.partition, record.offset))
 
 
-class _Runaway(Exception):
+class NeverStops(Exception):
     """A learner's consumer that went on calling the log (or handle) far past the end of what there was to read."""
 
 
@@ -579,7 +583,7 @@ class _Bounded:
     """The log, or a consumer of it, as a learner's consumer gets it: itself, but a loop that never ends is stopped.
 
     Every call of one of its methods spends one of a shared budget, far more than
-    reading the log to its end takes; past it, the call raises :class:`_Runaway`,
+    reading the log to its end takes; past it, the call raises :class:`NeverStops`,
     an outcome shown with its case, instead of a check that never answers.
     """
 
@@ -594,8 +598,8 @@ class _Bounded:
         def call(*args: Any, **kwargs: Any) -> Any:
             self._budget[0] -= 1
             if self._budget[0] < 0:
-                raise _Runaway("your consumer went on calling the log long after reading it to its end: stop when "
-                               "poll returns no record")
+                raise NeverStops("your consumer went on calling the log long after reading it to its end: stop when "
+                                 "there is nothing left to read")
             out = value(*args, **kwargs)
             return _Bounded(out, self._budget) if isinstance(out, Consumer) else out
 
@@ -745,8 +749,11 @@ def _ordinal(n: int) -> str:
 
 def _describe_delivery(case: Case) -> str:
     records, partitions, name, other, batch, crash_at = case.args
+    waiting = sum(not r.committed for r in records)
     crash = (f"a handle that crashes on its {_ordinal(crash_at)} call" if crash_at is not None
              else "a handle that never crashes")
+    if crash_at is not None and crash_at > waiting:  # a shrunk case may have fewer records than the crash needs
+        crash += f" (never reached: {waiting} record{'s' * (waiting != 1)} to handle)"
     return f"with batch={batch}, {crash}, and {_show_log(records, partitions, name, other)}"
 
 
@@ -842,7 +849,12 @@ DELIVERY = Exercise(
     known=(
         Known("your function carried on after handle crashed, so the record it was handling was never handled, yet "
               "your consumer moved past it. Don't catch the crash: let it stop your function, and the restart will "
-              "handle that record again.", when=_field("first", lambda first: first == "went on after the crash")),
+              "handle that record again.",
+              when=lambda got, want, case: _field("first", lambda first: first == "went on after the crash")(
+                  got, want, case) and _lost_the_crashed(got, want, case)),
+        Known("your function caught the crash and went on. A crash is the service dying: nothing after it runs in "
+              "that process. Don't catch it: let it stop your function; the restart picks up from the last commit.",
+              when=_field("first", lambda first: first == "went on after the crash")),
         Known("you committed records that handle had not finished: the one it crashed on, and the rest of its batch. "
               "After the restart nobody handled them: that is *at most* once. Commit only after handle has returned "
               "for every record of the batch.", when=_lost_the_crashed),
@@ -932,7 +944,8 @@ class _Heard:
 def _heard(fn: Callable[[Callable[[Record], Any]], Callable[[Record], Any]], case: Case) -> Any:
     """Deliver the case's log through ``fn(handle)`` at least once, crashing as the case says; what reached handle."""
     records, partitions, batch, crashes_at = case.args
-    log = _log([r.event for r in records], partitions, {"payments": dict.fromkeys(range(partitions), 0)})
+    # The consumer starts at its committed offsets: part-way through a partition, when the case says so.
+    log = _log([r.event for r in records], partitions, {"payments": _committed(records, partitions)})
     received: list[Any] = []
     try:
         wrapped = fn(received.append)
@@ -1004,9 +1017,14 @@ def _once_cases() -> Iterator[Case]:
     yield Case((one, 3, 2, ((0, 1),)), "one record, delivered twice")
     two = [_Rec(p, OrderEvent(keys[p][i], "customer-0", "placed", 10.0, t, t)) for i in range(2) for p in range(2)]
     yield Case((two, 3, 2, ((0, 2), (2, 1))), "two partitions, crashes in two polls")
-    for _ in range(22):
+    for i in range(22):
         partitions = rng.randint(1, 3)
         records = order_records(partitions, rng.randint(1, 6))
+        if i % 2:  # the wrapper made when the consumer had committed part of each partition: offsets start later
+            done = {p: rng.randint(0, 3) for p in range(partitions)}
+            records = [dataclasses.replace(r, committed=True) if sum(
+                x.partition == r.partition for x in records[:j]) < done[r.partition] else r
+                for j, r in enumerate(records)]
         batch = rng.randint(1, 5)
         polls = len(records) // batch + 3
         crashes = {rng.randrange(polls): rng.randint(1, batch) for _ in range(rng.randint(0, 3))}
@@ -1031,8 +1049,12 @@ def _describe_once(case: Case) -> str:
     else:
         log = "\n".join(f"  partition {p}: {', '.join(mine) or 'no records'}" for p, mine in by.items())
     crashes = "; ".join(f"after {n} record{'s' * (n != 1)} of poll {poll + 1}" for poll, n in crashes_at)
-    return (f"a log of {partitions} partition{'s' * (partitions != 1)} (offset, order, kind, arrival):\n{log}\ndelivered in "
-            f"polls of {batch}, each committed once handled, "
+    done = _committed(records, partitions)
+    start = ("" if not any(done.values()) else
+             "the consumer (and your wrapper) starting at the committed offsets "
+             + ", ".join(f"{o} in partition {p}" for p, o in done.items()) + ", ")
+    return (f"a log of {partitions} partition{'s' * (partitions != 1)} (offset, order, kind, arrival):\n{log}\n{start}"
+            f"delivered in polls of {batch}, each committed once handled, "
             + (f"the service crashing {crashes} (a restart then polls again from the committed offsets)" if crashes
                else "the service never crashing"))
 
@@ -1073,7 +1095,8 @@ ONCE = Exercise(
     ),
     known=(
         Known("records replayed after a crash reached handle a second time: payments counted their money twice. "
-              "Remember, per partition, the next offset you expect, and skip records before it.", when=_twice),
+              "What does a record's partition and offset tell you about a record you have already handled?",
+              when=_twice),
         Known("the first record of each partition never reached handle: offsets count from 0, so before anything "
               "is handled the next offset expected is 0.",
               model=_once_model(lambda state, record: record.offset <= state.get(record.partition, 0))),
@@ -1108,8 +1131,8 @@ _NOT_A_STREAM = (
 )
 
 _KEY_BY_ORDER = (
-    "key the records by order id (op.key_on with record.key): the state of a step is kept per key, and each "
-    "order's state is that order. Keyed by anything else, one state mixes several orders."
+    "the state of a step is kept per key, and here one state mixes several orders: each order's state must be "
+    "that order alone. What in a record names its order?"
 )
 
 
@@ -1185,10 +1208,17 @@ def _blindly(records: Any) -> Any:
 
 
 def _table_meaning(items: Any, case: Case) -> Any:
-    """The learner's table: per key, the latest order emitted (``None``: no order yet), as plain fields."""
+    """The learner's changelog: per key, each new version of its order in the order emitted, as plain fields.
+
+    A version emitted again unchanged (after an event the rule refuses) and
+    ``None`` (no order yet) are left out: what must match is every change, as it
+    came, and so the latest version, which is the table. A dataflow that waits
+    for the end of the log to emit each order once has no history to match: a
+    log has no end.
+    """
     if isinstance(items, Raised):
         return items
-    table: dict[str, tuple[Any, ...]] = {}
+    table: dict[str, list[tuple[Any, ...]]] = {}
     for item in items:
         if not (isinstance(item, tuple) and len(item) == 2):
             raise Mistake(
@@ -1205,21 +1235,34 @@ def _table_meaning(items: Any, case: Case) -> Any:
                 f"emit the order (an orders.Order, what orders.apply returns), not the {what}: the table holds "
                 "what each order is now, not what happened to it."
             )
-        table[str(key)] = (value.order_id, value.customer, value.status, float(value.amount),
-                           pd.Timestamp(value.updated_at))
-    return dict(sorted(table.items()))
+        version = (value.order_id, value.customer, value.status, float(value.amount), pd.Timestamp(value.updated_at))
+        versions = table.setdefault(str(key), [])
+        if not versions or versions[-1] != version:
+            versions.append(version)
+    return {key: tuple(versions) for key, versions in sorted(table.items())}
 
 
 def _show_table(table: Any) -> str:
+    """Each order's latest version, and the statuses it went through on the way."""
     if not isinstance(table, dict):
         return repr(table)
     if not table:
         return "an empty table"
-    rows = [f"{key}: {'' if order_id == key else f'the order {order_id}, '}{status}, {customer}, {amount:g}, updated "
-            f"{show_time(updated.to_pydatetime())}"
-            for key, (order_id, customer, status, amount, updated) in list(table.items())[:12]]
+    rows = []
+    for key, versions in list(table.items())[:12]:
+        order_id, customer, status, amount, updated = versions[-1]
+        path = " → ".join(v[2] for v in versions)
+        rows.append(f"{key}: {'' if order_id == key else f'the order {order_id}, '}{status}, {customer}, {amount:g}, "
+                    f"updated {show_time(updated.to_pydatetime())} (emitted as {path})")
     more = f"; and {len(table) - 12} more orders" if len(table) > 12 else ""
     return "{" + "; ".join(rows) + more + "}"
+
+
+def _only_at_the_end(got: Any, want: Any, case: Case) -> bool:
+    """Each order emitted once, as it is at the end of the log: the batch table, waited for."""
+    return (isinstance(got, dict) and isinstance(want, dict) and got.keys() == want.keys()
+            and any(len(v) > 1 for v in want.values())
+            and all(len(got[k]) == 1 and got[k][-1] == want[k][-1] for k in want))
 
 
 def _show_order_log(events: Sequence[OrderEvent], partitions: int) -> str:
@@ -1341,7 +1384,10 @@ TABLE = Exercise(
         Known("your step got a log record, not an order event: orders.from_record(record) decodes it.",
               when=_raised_error(AttributeError, "Record")),
         Known(_KEY_BY_ORDER, when=lambda got, want, case: isinstance(got, dict) and any(
-            order_id != key for key, (order_id, *_) in got.items())),
+            version[0] != key for key, versions in got.items() for version in versions)),
+        Known("your dataflow emits each order once, when the log has been read to its end: that is the batch "
+              "table, and a log that never ends would never get it. Emit each order's new version as its event "
+              "comes.", when=_only_at_the_end),
         Known("your table misses some of the log's orders: emit every order's version, including the first "
               "(placed).", model=_skips_placed),
         Known("some orders took the status of an event that does not fit them (one that came before its order was "
@@ -1361,7 +1407,8 @@ def table_flow(fn: Callable[[Any], Any]) -> Feedback:
     lesson, fresh, disordered = (sizes[label] for label in ("the lesson's hour", "a fresh log",
                                                              "a log with events out of order"))
     return correct(
-        f"your dataflow read each log through LogSource and its latest version of every order is the batch table: "
+        f"your dataflow read each log through LogSource and emitted every order's new version as it came; the "
+        f"latest version of every order is the batch table: "
         f"{lesson} orders in the lesson's hour, {fresh} in a fresh log, and {disordered} in a log with events out of "
         "order and one appended twice, which you left out as the rule says."
     )
