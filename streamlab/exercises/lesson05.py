@@ -528,10 +528,11 @@ SCORE = Exercise(
     show=_show_score,
     known=(
         Known("your code divided by zero when there were no alerts at all: with nothing flagged, precision (a share "
-              "of the flagged purchases) is undefined. Return math.nan for it then, as streamlab.fraud.score does.",
+              "of the flagged purchases) is undefined, and an undefined number has its own value in Python.",
               when=_zero_division(empty=True)),
         Known("your code divided by zero on a day without fraud: recall (a share of the fraudulent purchases) is "
-              "then undefined. Return math.nan for it, as streamlab.fraud.score does.", when=_zero_division(empty=False)),
+              "then undefined, and an undefined number has its own value in Python.",
+              when=_zero_division(empty=False)),
         Known("those are percentages: give precision and recall as fractions from 0 to 1.",
               model=_on_scored(lambda scored: tuple(100 * x for x in scored.score()))),
         Known("precision and recall are swapped. Precision: of the purchases flagged, the share that were fraud. "
@@ -1215,9 +1216,9 @@ ROAMING = Exercise(
         Known("you only looked back in time from each swipe. The window reaches both sides of a swipe: a city "
               "visited just after it counts too.",
               model=_flags_as(lambda swipes, count, window: _flag(swipes, count, window, before_only=True))),
-        Known("swipes exactly `window` apart are within the window: use <=, not <.",
+        Known("swipes exactly `window` apart are within the window, and your rule leaves them out.",
               model=_flags_as(lambda swipes, count, window: _flag(swipes, count, window, strict=True))),
-        Known("'at least `count` cities' includes exactly `count`: use >=, not >.",
+        Known("'at least `count` cities' includes exactly `count`, and your rule asks for more.",
               model=_flags_as(lambda swipes, count, window: _flag(swipes, count + 1, window))),
         Known("your rule's alerts differ between the nightly job and the stream. Purchases arrive late here, so the "
               "swipe that completes a card's cities can arrive before or after the others. When a purchase arrives, "
@@ -1450,7 +1451,8 @@ _ENGINE_MISTAKES: tuple[tuple[Callable[[], Callable[..., Any]], str], ...] = (
     )),
     (lambda: _no_table, (
         "the card table is not used: without a profile every purchase is routed aside as an unknown card, so no "
-        "alert is raised. Look the card up in card_table (card_table.get(purchase.card), None for an unknown card)."
+        "alert is raised. The card table your function gets holds each card's profile (and none for an unknown "
+        "card)."
     )),
 )
 
