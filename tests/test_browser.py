@@ -214,6 +214,9 @@ def seen(tools, lab, request) -> dict[str, dict]:
     """Every lesson and solution asked for (all, unless -k picks some) run in the browser, a few at a time."""
     sync_playwright, browser_path = tools
     base, token = lab
+    # Kept after the run for a person to look at; the previous run's are replaced, so that runs do not pile up.
+    for previous in Path(tempfile.gettempdir()).glob("streamlab-screenshots-*"):
+        shutil.rmtree(previous, ignore_errors=True)
     shots = Path(tempfile.mkdtemp(prefix="streamlab-screenshots-"))
     print(f"\nscreenshots of every notebook in JupyterLab: {shots}")
     todo = [item.callspec.params["name"] for item in request.session.items
