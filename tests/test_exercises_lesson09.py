@@ -55,7 +55,7 @@ def test_choose_every_accepts_correct_variants(variant):
     (lambda a, t, s: 15, "return one of the sizes given"),
     (lambda a, t, s: timedelta(minutes=7), "not among them"),
 ])
-def test_choose_every_names_the_mistake(variant, hint):
+def test_choose_every_refuses_wrong_answers_with_their_hint(variant, hint):
     ok, feedback = feedback_says(lesson09.choose_every(variant), hint)
     assert ok, feedback
 
