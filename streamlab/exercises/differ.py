@@ -125,6 +125,7 @@ __all__ = [
     "kept_dir",
     "learner_dataflow",
     "meaning",
+    "remove_left_behind",
     "resumed_steps",
     "resuming",
     "run_flow",
@@ -431,14 +432,20 @@ def kept_dir(prefix: str) -> Path:
     >>> path.is_dir(), path.name.startswith(f"streamlab-doctest-{os.getpid()}-")
     (True, True)
     """
-    if os.name == "posix":  # elsewhere, os.kill(pid, 0) is no question about a process
-        for left in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
-            pid = left.name[len(prefix):].split("-")[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
-                shutil.rmtree(left, ignore_errors=True)
+    remove_left_behind(prefix)
     root = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
     atexit.register(shutil.rmtree, root, True)
     return root
+
+
+def remove_left_behind(prefix: str) -> None:
+    """Remove the kept directories (:func:`kept_dir`) of processes that no longer run: killed kernels leave theirs."""
+    if os.name != "posix":  # elsewhere, os.kill(pid, 0) is no question about a process
+        return
+    for left in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = left.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def _running(pid: int) -> bool:

@@ -171,6 +171,10 @@ def choose_every(fn: Callable[..., Any]) -> Feedback:
 
 # -- the checks' own warehouse ----------------------------------------------------------------------
 
+#: The kept directory's name: ``<prefix><pid>-<random>`` (see :func:`streamlab.exercises.differ.kept_dir`).
+_KEPT_PREFIX = "streamlab-lesson09-checks-"
+
+
 class _Scratch:
     """Where the checks keep their logs and Iceberg tables: one temporary directory, removed when Python exits.
 
@@ -182,7 +186,7 @@ class _Scratch:
     def __init__(self) -> None:
         from sqlalchemy import event
 
-        self.root = kept_dir("streamlab-lesson09-checks-")  # removed at exit; a killed kernel's, by the next one
+        self.root = kept_dir(_KEPT_PREFIX)  # removed at exit; a killed kernel's, by the next one
         self.catalog = lh.open_warehouse(self.root)
 
         @event.listens_for(self.catalog.engine, "connect")
