@@ -1006,22 +1006,6 @@ def cancelled_leaves_the_table(records):
     return op.stateful_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
 
 
-def emits_only_changes(records):
-    """Right: a new version only when the order changed (an event the rule refuses emits nothing)."""
-    def step(order, record):
-        try:
-            new = orders.apply(order, orders.from_record(record))
-        except orders.RejectedEvent:
-            return order, []
-        return new, [new]
-
-    return op.stateful_flat_map("apply", op.key_on("by_order", records, lambda r: r.key), step)
-
-
-def test_a_dataflow_emitting_only_changes_is_right():
-    assert lesson03.table_flow(emits_only_changes).ok
-
-
 @pytest.mark.parametrize(
     "wrong, hint",
     [

@@ -44,7 +44,17 @@ import pandas as pd
 from streamlab import batch, stream
 from streamlab.events import COURSE_START, _is_number
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import Case, Exercise, Known, Raised, dataflow_cause, resuming, run_flow, show_time
+from streamlab.exercises.differ import (
+    Case,
+    Exercise,
+    Known,
+    Raised,
+    dataflow_cause,
+    fresh,
+    resuming,
+    run_flow,
+    show_time,
+)
 from streamlab.fraud import (
     AMOUNT,
     BURST,
@@ -1468,7 +1478,7 @@ def _engine_call(fn: Callable[..., Any], case: Case) -> Any:
         return sorted(_alert_key(a) for a, _ in detect_loop(pile, table)[0])
     if getattr(fn, "_simulated", False):
         return _simulate_engine(fn, pile, table)
-    return _run_engine(fn, pile, dict(table))  # a copy: a mapper that writes into it must not change the cases
+    return _run_engine(fn, pile, fresh(table))  # a mapper that writes into its table must not change the cases
 
 
 def _engine_exercise_cases() -> list[Case]:

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from streamlab.exercises import Feedback, Mistake, checker, correct
-from streamlab.exercises.differ import Case, Exercise, Known, Raised, resumed_steps
+from streamlab.exercises.differ import Case, Exercise, Known, Raised, fresh, resumed_steps
 from streamlab.orders import OrderEvent, order_pipe, take
 from streamlab.registry import CASES, Registry, can_read, load, read_as
 from streamlab.schemas import FAULTS, RULES, DeadLetter, dirty_payloads, validate
@@ -539,8 +539,8 @@ def _without_position(answer: Any, what: str) -> list[Any]:
 FLOW = Exercise(
     solution=_reference_steps,
     cases=_flow_cases,
-    # Deep copies: a step that changes a payload in place must not change the cases, kept for the whole session.
-    call=lambda fn, case: _run_steps(fn, copy.deepcopy(list(case.args[0]))),
+    # A step that changes a payload in place must not change the cases, kept for the whole session.
+    call=lambda fn, case: _run_steps(fn, fresh(list(case.args[0]))),
     meaning=_flow_meaning,
     same=lambda a, b: a == b,  # exact rows (see _rows)
     describe=lambda case: f"with {_show_payloads(case.args[0])}",
